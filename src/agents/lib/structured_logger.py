@@ -183,8 +183,12 @@ def _sanitize(obj: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> A
         return {_sanitize_key(k): _sanitize(v, depth + 1, inner) for k, v in obj.items()}
     if isinstance(obj, list | tuple | set | frozenset):
         return [_sanitize(v, depth + 1, inner) for v in obj]
-    if isinstance(obj, UUID | datetime | date | dtime | Enum):
-        return str(obj.value) if isinstance(obj, Enum) else str(obj)
+    if isinstance(obj, datetime | date | dtime):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return _sanitize(obj.value, depth + 1, inner)
+    if isinstance(obj, UUID):
+        return str(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _sanitize(getattr(obj, f.name), depth + 1, inner) for f in dataclasses.fields(obj)}
     converted = _default(obj)
