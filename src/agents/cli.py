@@ -76,7 +76,7 @@ def config_command(
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; turn framework errors into one line and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)  # standalone mode: usage errors, --help and exit codes are handled by typer
     except OnexError as exc:
         if _state["debug"]:
             raise
@@ -86,17 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         if hint:
             err.print(f"[dim]hint: {escape(hint)}[/]", markup=True)
         sys.exit(2 if exc.code in _USER_ERRORS else 1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if _state["debug"]:
             raise
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)

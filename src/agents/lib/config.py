@@ -199,14 +199,12 @@ def load_settings(env_file: str | os.PathLike[str] | None = None, **overrides: A
     path = _env_file(env_file)
     try:
         # pydantic-settings reads `_env_file` at construction time; mypy does not know the keyword.
-        return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=path, **overrides)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         lines = [_describe(dict(e)) for e in errors]
         variables = [str(e["loc"][0]).upper() for e in errors if e.get("loc")]
-        raise ConfigError(
-            "invalid configuration: " + "; ".join(lines), details={"variables": variables}
-        ) from None
+        raise ConfigError("invalid configuration: " + "; ".join(lines), details={"variables": variables}) from None
 
 
 _lock = threading.Lock()

@@ -2,8 +2,12 @@
 
 Values set here follow the code that runs: each thread and each asyncio task sees its own values (a task
 starts with a copy of its creator's context, and what it sets never leaks back or into another task). Every
-:class:`~agents.lib.structured_logger.StructuredLogger` reads them when it writes a line, unless the logger has
-its own value set with ``set_correlation_id`` and friends.
+:class:`~agents.lib.structured_logger.StructuredLogger` reads them when it writes a line.
+
+Precedence, when a logger has its own value (``logger.set_correlation_id(...)``): a value set for a block
+(``log_context``, ``async_log_context``, :class:`LogContext`, :func:`with_log_context`) wins over the logger's
+own value, which wins over an ambient value set with ``set_global_correlation_id`` and friends. So a request
+scope always shows its id, and a logger bound to a job keeps its id outside request scopes.
 
 ``log_context`` / ``async_log_context`` / :class:`LogContext` set values for a block and restore the outer ones
 on exit, however the block ends; :func:`with_log_context` does the same around a function call, taking the ids
@@ -42,13 +46,35 @@ R = TypeVar("R")
 IdLike = UUID | str | int
 """Types accepted as an id: they are stored as text."""
 
-_correlation_id: ContextVar[str | None] = ContextVar("agents_correlation_id", default=None)
-_session_id: ContextVar[str | None] = ContextVar("agents_session_id", default=None)
-_component: ContextVar[str | None] = ContextVar("agents_component", default=None)
+Scoped = tuple[str, bool]
+"""A context value and whether it was set for a block (True) or ambiently (False)."""
+
+_correlation_id: ContextVar[Scoped | None] = ContextVar("agents_correlation_id", default=None)
+_session_id: ContextVar[Scoped | None] = ContextVar("agents_session_id", default=None)
+_component: ContextVar[Scoped | None] = ContextVar("agents_component", default=None)
 
 
 def _text(value: IdLike | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _ambient(value: IdLike | None) -> Scoped | None:
+    return None if value is None else (str(value), False)
+
+
+def _value(var: ContextVar[Scoped | None]) -> str | None:
+    current = var.get()
+    return None if current is None else current[0]
+
+
+def resolve(var: ContextVar[Scoped | None], own: str | None) -> str | None:
+    """Return the value a logger with ``own`` value writes: block value, else own, else ambient."""
+    current = var.get()
+    if current is None:
+        return own
+    if current[1] or own is None:
+        return current[0]
+    return own
 
 
 def new_correlation_id() -> str:
@@ -58,32 +84,32 @@ def new_correlation_id() -> str:
 
 def set_global_correlation_id(correlation_id: IdLike | None) -> None:
     """Set the correlation id of every logger in the current context (this thread or task and its children)."""
-    _correlation_id.set(_text(correlation_id))
+    _correlation_id.set(_ambient(correlation_id))
 
 
 def get_correlation_id() -> str | None:
     """Return the correlation id of the current context, or ``None``."""
-    return _correlation_id.get()
+    return _value(_correlation_id)
 
 
 def set_global_session_id(session_id: IdLike | None) -> None:
     """Set the session id of every logger in the current context."""
-    _session_id.set(_text(session_id))
+    _session_id.set(_ambient(session_id))
 
 
 def get_session_id() -> str | None:
     """Return the session id of the current context, or ``None``."""
-    return _session_id.get()
+    return _value(_session_id)
 
 
 def set_global_component(component: str | None) -> None:
     """Set the component of loggers that have none of their own, in the current context."""
-    _component.set(component)
+    _component.set(_ambient(component))
 
 
 def get_component() -> str | None:
     """Return the component of the current context, or ``None``."""
-    return _component.get()
+    return _value(_component)
 
 
 def clear_log_context() -> None:
@@ -94,9 +120,9 @@ def clear_log_context() -> None:
 
 
 _Tokens = tuple[
-    Token[str | None] | None,
-    Token[str | None] | None,
-    Token[str | None] | None,
+    Token[Scoped | None] | None,
+    Token[Scoped | None] | None,
+    Token[Scoped | None] | None,
 ]
 
 
@@ -131,9 +157,9 @@ class LogContext:
         """Set the values; return this context."""
         self._stack.append(
             (
-                _correlation_id.set(self.correlation_id) if self.correlation_id is not None else None,
-                _session_id.set(self.session_id) if self.session_id is not None else None,
-                _component.set(self.component) if self.component is not None else None,
+                _correlation_id.set((self.correlation_id, True)) if self.correlation_id is not None else None,
+                _session_id.set((self.session_id, True)) if self.session_id is not None else None,
+                _component.set((self.component, True)) if self.component is not None else None,
             )
         )
         return self
@@ -244,7 +270,7 @@ def with_log_context(
             @functools.wraps(target)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 with context_for(args, kwargs):
-                    return await target(*args, **kwargs)  # type: ignore[misc]
+                    return await cast(Any, target)(*args, **kwargs)
 
             return cast(Callable[P, R], async_wrapper)
 

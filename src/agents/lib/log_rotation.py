@@ -17,6 +17,7 @@ logger) unless asked not to, and neither removes a handler it did not add.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
@@ -127,9 +128,7 @@ class LogRotationConfig:
     @classmethod
     def production(cls, log_dir: str | os.PathLike[str] | None = None) -> LogRotationConfig:
         """100 MB files, 30 gzip-compressed backups, backups older than 30 days cleaned up."""
-        return cls(
-            log_dir=log_dir, max_bytes=100 * _MB, backup_count=30, compression=True, max_age_days=30
-        )
+        return cls(log_dir=log_dir, max_bytes=100 * _MB, backup_count=30, compression=True, max_age_days=30)
 
     @classmethod
     def daily_rotation(cls, log_dir: str | os.PathLike[str] | None = None) -> LogRotationConfig:
@@ -151,10 +150,8 @@ def _report(message: str) -> None:
     """Tell standard error about a background failure (never through a logger: that could recurse)."""
     stream = sys.stderr
     if stream is not None:
-        try:
+        with contextlib.suppress(Exception):  # nowhere left to report to
             stream.write(f"agents.log_rotation: {message}\n")
-        except Exception:  # noqa: S110 - nowhere left to report to
-            pass
 
 
 class RotatingJsonFileHandler(logging.Handler):
@@ -294,11 +291,23 @@ class RotatingJsonFileHandler(logging.Handler):
         return sorted(found, key=lambda p: p.name)
 
     def prune(self) -> list[Path]:
-        """Delete the oldest backups beyond ``backup_count``; return what was deleted."""
+        """Delete the oldest backups beyond ``backup_count``, and those older than ``max_age_days``.
+
+        Returns what was deleted.
+        """
         backups = self.backups()
-        excess = len(backups) - self.config.backup_count
+        excess = max(len(backups) - self.config.backup_count, 0)
+        doomed = backups[:excess]
+        if self.config.max_age_days is not None:
+            cutoff = time.time() - self.config.max_age_days * 86400
+            for backup in backups[excess:]:
+                try:
+                    if backup.stat().st_mtime < cutoff:
+                        doomed.append(backup)
+                except FileNotFoundError:
+                    continue
         removed: list[Path] = []
-        for old in backups[: max(excess, 0)]:
+        for old in doomed:
             try:
                 old.unlink()
                 removed.append(old)

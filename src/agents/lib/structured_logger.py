@@ -29,7 +29,8 @@ import time
 import traceback
 import weakref
 from collections.abc import Mapping
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
@@ -46,6 +47,7 @@ from agents.lib.log_context import (
     _session_id,
     get_correlation_id,
     get_session_id,
+    resolve,
     set_global_correlation_id,
     set_global_session_id,
 )
@@ -96,7 +98,7 @@ def _level_number(level: int | str) -> int:
 
 @runtime_checkable
 class LineSink(Protocol):
-    """Where encoded lines go: ``write_line`` receives one JSON object ending in ``\\n``."""
+    r"""Where encoded lines go: ``write_line`` receives one JSON object ending in ``\n``."""
 
     def write_line(self, line: bytes) -> None:
         """Write one complete line; must be safe to call from several threads."""
@@ -202,14 +204,17 @@ def _sanitize_key(key: object) -> str:
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
-    """Encode one record as a JSON line (ending in ``\\n``); never raises because of its content."""
+    r"""Encode one record as a JSON line (ending in ``\n``); never raises because of its content."""
     try:
         return _DUMPS(record, default=_default, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         pass
     try:
         return _DUMPS(_sanitize(record), option=_OPTIONS)
-    except (TypeError, orjson.JSONEncodeError) as exc:  # pragma: no cover - _sanitize yields plain types
+    except (
+        TypeError,
+        orjson.JSONEncodeError,
+    ) as exc:  # pragma: no cover - _sanitize yields plain types
         fallback = {key: _safe_repr(value) for key, value in record.items()}
         fallback["encoding_error"] = str(exc)
         return _DUMPS(fallback, option=_OPTIONS)
@@ -222,11 +227,15 @@ def _timestamp(now: float) -> str:
     """Format ``now`` (seconds since the epoch) as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
     global _ts_cache
     second = int(now)
+    micros = round((now - second) * 1_000_000)  # rounds like datetime.fromtimestamp
+    if micros >= 1_000_000:
+        second += 1
+        micros -= 1_000_000
     cached_second, prefix = _ts_cache
     if second != cached_second:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _ts_cache = (second, prefix)
-    return f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+    return f"{prefix}.{micros:06d}Z"
 
 
 def _exception_fields(exc_info: ExcInfo) -> dict[str, str] | None:
@@ -281,9 +290,7 @@ class _Router:
 
     def sinks_for(self, name: str) -> tuple[LineSink, ...]:
         matched = tuple(
-            sink
-            for prefix, sink in self.routes
-            if not prefix or name == prefix or name.startswith(prefix + ".")
+            sink for prefix, sink in self.routes if not prefix or name == prefix or name.startswith(prefix + ".")
         )
         return matched or (self.fallback,)
 
@@ -385,8 +392,9 @@ def reset_logging() -> None:
 class StructuredLogger:
     """A logger that writes one JSON object per line; get one with :func:`get_logger`.
 
-    ``set_correlation_id``, ``set_session_id`` and ``set_component`` change only this logger; a value set here
-    wins over the context's (see :mod:`agents.lib.log_context`), and ``None`` returns to the context's value.
+    ``set_correlation_id``, ``set_session_id`` and ``set_component`` change only this logger. A value set for a
+    block (``log_context``) wins over the logger's own value, which wins over one set with
+    ``set_global_correlation_id`` (see :mod:`agents.lib.log_context`); ``None`` returns to the context's value.
     """
 
     __slots__ = (
@@ -422,7 +430,7 @@ class StructuredLogger:
     # -- configuration --
     @property
     def component(self) -> str | None:
-        """This logger's own component, or ``None``."""
+        """Return this logger's own component, or ``None``."""
         return self._component
 
     @property
@@ -444,7 +452,7 @@ class StructuredLogger:
 
     def get_correlation_id(self) -> str | None:
         """Return the correlation id the next line would carry."""
-        return self._correlation_id or _correlation_id.get()
+        return resolve(_correlation_id, self._correlation_id)
 
     def set_level(self, level: int | str | None) -> None:
         """Set this logger's level (name or number); ``None`` returns to the default level."""
@@ -459,37 +467,27 @@ class StructuredLogger:
         self._level = self._own_level if self._own_level is not None else _router.default_level()
 
     # -- the calls --
-    def debug(
-        self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None
-    ) -> None:
+    def debug(self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None) -> None:
         """Log ``message`` at DEBUG with optional ``metadata`` and exception."""
         if self._level <= DEBUG:
             self._emit("DEBUG", message, metadata, exc_info)
 
-    def info(
-        self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None
-    ) -> None:
+    def info(self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None) -> None:
         """Log ``message`` at INFO with optional ``metadata`` and exception."""
         if self._level <= INFO:
             self._emit("INFO", message, metadata, exc_info)
 
-    def warning(
-        self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None
-    ) -> None:
+    def warning(self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None) -> None:
         """Log ``message`` at WARNING with optional ``metadata`` and exception."""
         if self._level <= WARNING:
             self._emit("WARNING", message, metadata, exc_info)
 
-    def error(
-        self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None
-    ) -> None:
+    def error(self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None) -> None:
         """Log ``message`` at ERROR with optional ``metadata`` and exception."""
         if self._level <= ERROR:
             self._emit("ERROR", message, metadata, exc_info)
 
-    def critical(
-        self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None
-    ) -> None:
+    def critical(self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None) -> None:
         """Log ``message`` at CRITICAL with optional ``metadata`` and exception."""
         if self._level <= CRITICAL:
             self._emit("CRITICAL", message, metadata, exc_info)
@@ -499,9 +497,7 @@ class StructuredLogger:
         if self._level <= ERROR:
             self._emit("ERROR", message, metadata, True)
 
-    def _emit(
-        self, level: str, message: str, metadata: Mapping[str, Any] | None, exc_info: ExcInfo
-    ) -> None:
+    def _emit(self, level: str, message: str, metadata: Mapping[str, Any] | None, exc_info: ExcInfo) -> None:
         if self._generation != _router.generation:
             with _router.lock:
                 self._generation = _router.generation
@@ -511,9 +507,9 @@ class StructuredLogger:
             "level": level,
             "logger_name": self.name,
             "message": message,
-            "correlation_id": self._correlation_id or _correlation_id.get(),
-            "session_id": self._session_id or _session_id.get(),
-            "component": self._component or _component.get(),
+            "correlation_id": resolve(_correlation_id, self._correlation_id),
+            "session_id": resolve(_session_id, self._session_id),
+            "component": resolve(_component, self._component),
             "metadata": {} if metadata is None else metadata,
         }
         if exc_info is not None:
@@ -565,10 +561,9 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger_name": record.name,
             "message": message,
-            "correlation_id": _opt_str(getattr(record, "correlation_id", None))
-            or _correlation_id.get(),
-            "session_id": _opt_str(getattr(record, "session_id", None)) or _session_id.get(),
-            "component": getattr(record, "component", None) or _component.get(),
+            "correlation_id": resolve(_correlation_id, _opt_str(getattr(record, "correlation_id", None))),
+            "session_id": resolve(_session_id, _opt_str(getattr(record, "session_id", None))),
+            "component": resolve(_component, _opt_str(getattr(record, "component", None))),
             "metadata": metadata,
         }
         if record.exc_info:

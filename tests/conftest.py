@@ -1,0 +1,51 @@
+"""Session-wide test setup: an isolated data directory and no stray configuration from the developer's shell."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agents.lib.config import reset_settings
+from agents.lib.log_context import clear_log_context
+from agents.lib.structured_logger import reset_logging
+
+_ISOLATED = (
+    "DATABASE_URL",
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_DATABASE",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "LOG_LEVEL",
+    "LOG_DIR",
+    "AGENTS_ENV_FILE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Give every test its own data dir and working dir, and no settings inherited from the shell."""
+    for name in _ISOLATED:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("agents-home")
+    monkeypatch.setenv("AGENTS_DATA_DIR", str(home / "data"))
+    monkeypatch.chdir(home)
+    reset_settings()
+    reset_logging()
+    clear_log_context()
+    yield
+    clear_log_context()
+    reset_logging()
+    reset_settings()
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The data directory of the current test."""
+    return Path(os.environ["AGENTS_DATA_DIR"])
