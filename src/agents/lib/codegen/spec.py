@@ -1,0 +1,315 @@
+"""Node specifications: everything a generated node is rendered from, validated before rendering.
+
+A :class:`NodeSpec` describes one node of a service: names, entities and their typed fields, operations,
+ports to external systems, mixins, hooks left for humans, a state machine (REDUCER) or a step graph
+(ORCHESTRATOR). Every name in it is checked to be a safe identifier; free text (descriptions) is only ever
+embedded in generated code through escaping filters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from graphlib import CycleError, TopologicalSorter
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agents.lib.codegen.naming import is_safe_identifier, snake_case
+from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE, WRAP_ORDER
+
+__all__ = [
+    "FIELD_TYPES",
+    "NODE_TYPES",
+    "PORT_KINDS",
+    "EntitySpec",
+    "FieldSpec",
+    "FieldType",
+    "FsmSpec",
+    "HookSpec",
+    "NodeSpec",
+    "NodeType",
+    "OperationSpec",
+    "PortSpec",
+    "StepSpec",
+    "TransitionSpec",
+]
+
+NodeType = Literal["EFFECT", "COMPUTE", "REDUCER", "ORCHESTRATOR"]
+NODE_TYPES: tuple[NodeType, ...] = ("EFFECT", "COMPUTE", "REDUCER", "ORCHESTRATOR")
+FieldType = Literal["str", "int", "float", "bool", "datetime", "date", "decimal", "uuid", "list", "dict"]
+FIELD_TYPES: tuple[str, ...] = (
+    "str",
+    "int",
+    "float",
+    "bool",
+    "datetime",
+    "date",
+    "decimal",
+    "uuid",
+    "list",
+    "dict",
+)
+PortKind = Literal[
+    "record_store", "cache", "event_publisher", "http_client", "blob_store", "notifier", "search_index"
+]
+PORT_KINDS: tuple[str, ...] = (
+    "record_store",
+    "cache",
+    "event_publisher",
+    "http_client",
+    "blob_store",
+    "notifier",
+    "search_index",
+)
+OperationKind = Literal[
+    "create",
+    "read",
+    "update",
+    "delete",
+    "list",
+    "search",
+    "publish",
+    "notify",
+    "fetch",
+    "store",
+    "validate",
+    "calculate",
+    "transform",
+    "aggregate",
+    "coordinate",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+def _identifier(value: str) -> str:
+    if not is_safe_identifier(value):
+        raise ValueError(f"{value!r} is not a safe identifier")
+    return value
+
+
+def _unique(names: list[str], what: str) -> None:
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"duplicate {what} names: {duplicates}")
+
+
+class FieldSpec(BaseModel):
+    """A typed field of an entity."""
+
+    model_config = _FROZEN
+    name: str
+    type: FieldType = "str"
+    required: bool = True
+    description: str = ""
+
+    _check_name = field_validator("name")(_identifier)
+
+
+class EntitySpec(BaseModel):
+    """An entity the node stores or computes on, with its fields (``id`` is added by the templates)."""
+
+    model_config = _FROZEN
+    name: str
+    fields: tuple[FieldSpec, ...] = ()
+    description: str = ""
+
+    _check_name = field_validator("name")(_identifier)
+
+    @property
+    def snake(self) -> str:
+        """The entity's name in snake_case (``LoanRecord`` -> ``loan_record``)."""
+        return snake_case(self.name)
+
+    @model_validator(mode="after")
+    def _fields_unique(self) -> Self:
+        names = [f.name for f in self.fields]
+        _unique(names, f"{self.name} field")
+        if "id" in names:
+            raise ValueError(f"{self.name}: the field 'id' is reserved (every entity has one)")
+        return self
+
+
+class OperationSpec(BaseModel):
+    """One thing the node does; its method name is ``name``."""
+
+    model_config = _FROZEN
+    name: str
+    kind: OperationKind
+    entity: str | None = None
+    description: str = ""
+
+    _check_name = field_validator("name")(_identifier)
+
+
+class PortSpec(BaseModel):
+    """A dependency on an external system, reached through a runtime port."""
+
+    model_config = _FROZEN
+    kind: PortKind
+    system: str = Field(description="The external system, as the PRD names it (PostgreSQL, Kafka...).")
+
+    @property
+    def key(self) -> str:
+        """The runtime's service key constant (``RECORD_STORE``)."""
+        return self.kind.upper()
+
+
+class HookSpec(BaseModel):
+    """Behaviour the PRD asks for but does not specify: generated as a method raising NOT_IMPLEMENTED."""
+
+    model_config = _FROZEN
+    name: str
+    description: str = ""
+
+    _check_name = field_validator("name")(_identifier)
+
+
+class TransitionSpec(BaseModel):
+    """``source --event--> target``."""
+
+    model_config = _FROZEN
+    source: str
+    event: str
+    target: str
+
+    _check = field_validator("source", "event", "target")(_identifier)
+
+
+class FsmSpec(BaseModel):
+    """A REDUCER's state machine."""
+
+    model_config = _FROZEN
+    states: tuple[str, ...]
+    initial: str
+    terminal: tuple[str, ...] = ()
+    transitions: tuple[TransitionSpec, ...]
+
+    @field_validator("states", "terminal")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            _identifier(name)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _unique(list(self.states), "state")
+        known = set(self.states)
+        named = {self.initial, *self.terminal}
+        for t in self.transitions:
+            named |= {t.source, t.target}
+        unknown = sorted(named - known)
+        if unknown:
+            raise ValueError(f"undeclared states: {unknown}")
+        pairs = [(t.source, t.event) for t in self.transitions]
+        if len(pairs) != len(set(pairs)):
+            raise ValueError("a (state, event) pair has two transitions")
+        if not self.transitions:
+            raise ValueError("a state machine needs at least one transition")
+        return self
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Every event name, sorted."""
+        return tuple(sorted({t.event for t in self.transitions}))
+
+
+class StepSpec(BaseModel):
+    """One step of an ORCHESTRATOR's graph."""
+
+    model_config = _FROZEN
+    name: str
+    description: str = ""
+    depends_on: tuple[str, ...] = ()
+
+    _check_name = field_validator("name")(_identifier)
+
+
+class NodeSpec(BaseModel):
+    """Everything one generated node is rendered from."""
+
+    model_config = _FROZEN
+    service_name: str = Field(description="PascalCase service name, e.g. LibraryLoans.")
+    domain: str = Field(description="snake_case domain, e.g. library.")
+    node_type: NodeType
+    description: str = ""
+    version: str = "1.0.0"
+    entities: tuple[EntitySpec, ...] = ()
+    operations: tuple[OperationSpec, ...] = ()
+    ports: tuple[PortSpec, ...] = ()
+    mixins: tuple[str, ...] = ()
+    hooks: tuple[HookSpec, ...] = ()
+    fsm: FsmSpec | None = None
+    steps: tuple[StepSpec, ...] = ()
+    requirements: tuple[str, ...] = Field(default=(), description="PRD requirements this node serves (text).")
+
+    _check_names = field_validator("service_name", "domain")(_identifier)
+
+    @property
+    def service_snake(self) -> str:
+        """The service name in snake_case."""
+        return snake_case(self.service_name)
+
+    @property
+    def type_title(self) -> str:
+        """``Effect``, ``Compute``, ``Reducer`` or ``Orchestrator``."""
+        return self.node_type.capitalize()
+
+    @property
+    def class_name(self) -> str:
+        """``Node<Service><Type>``."""
+        return f"Node{self.service_name}{self.type_title}"
+
+    @property
+    def package_name(self) -> str:
+        """``node_<domain>_<service>_<type>``."""
+        return f"node_{self.domain}_{self.service_snake}_{self.node_type.lower()}"
+
+    def entity(self, name: str) -> EntitySpec:
+        """Return the entity named ``name``."""
+        for entity in self.entities:
+            if entity.name == name:
+                return entity
+        raise KeyError(name)
+
+    @field_validator("mixins")
+    @classmethod
+    def _known_mixins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(MIXIN_CATALOGUE))
+        if unknown:
+            raise ValueError(f"unknown mixins {unknown}; known: {sorted(MIXIN_CATALOGUE)}")
+        return tuple(sorted(set(value), key=WRAP_ORDER.index))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _unique([e.name for e in self.entities], "entity")
+        _unique([o.name for o in self.operations] + [h.name for h in self.hooks], "operation/hook")
+        _unique([p.kind for p in self.ports], "port")
+        entity_names = {e.name for e in self.entities}
+        for op in self.operations:
+            if op.entity is not None and op.entity not in entity_names:
+                raise ValueError(f"operation {op.name} refers to unknown entity {op.entity!r}")
+        for mixin in self.mixins:
+            applies = MIXIN_CATALOGUE[mixin].APPLIES_TO
+            if self.node_type not in applies:
+                raise ValueError(f"{mixin} does not apply to {self.node_type} nodes")
+        if self.node_type == "REDUCER" and self.fsm is None:
+            raise ValueError("a REDUCER needs a state machine (fsm)")
+        if self.node_type == "ORCHESTRATOR":
+            if not self.steps:
+                raise ValueError("an ORCHESTRATOR needs steps")
+            _unique([s.name for s in self.steps], "step")
+            graph = {s.name: set(s.depends_on) for s in self.steps}
+            unknown = sorted({d for deps in graph.values() for d in deps} - set(graph))
+            if unknown:
+                raise ValueError(f"steps depend on unknown steps {unknown}")
+            try:
+                tuple(TopologicalSorter(graph).static_order())
+            except CycleError as exc:
+                raise ValueError(f"the steps form a cycle: {exc.args[1]}") from None
+        if self.node_type == "EFFECT" and not self.ports:
+            raise ValueError("an EFFECT needs at least one port")
+        if self.node_type in ("EFFECT", "COMPUTE") and not self.entities:
+            raise ValueError(f"a {self.node_type} needs at least one entity")
+        return self
