@@ -100,7 +100,7 @@ class _CachedLoader(jinja2.BaseLoader):
         self,
         environment: jinja2.Environment,
         name: str,
-        globals: MutableMapping[str, Any] | None = None,  # noqa: A002 - Jinja2's signature
+        globals: MutableMapping[str, Any] | None = None,
     ) -> jinja2.Template:
         """Return the compiled template, compiling only when the cached content changed."""
         source, filename, _ = self.get_source(environment, name)
@@ -238,7 +238,7 @@ def _imports_for(types: Iterable[str], *, any_always: bool = True) -> list[str]:
 
 
 def _model_imports(types: Iterable[str]) -> list[str]:
-    """Imports a models module needs (no ``UTC``: models only annotate)."""
+    """Return the imports a models module needs (no ``UTC``: models only annotate)."""
     types = set(types)
     names = sorted({"date"} & types | ({"datetime"} if "datetime" in types else set()))
     lines = [f"from datetime import {', '.join(names)}"] if names else []
@@ -318,7 +318,7 @@ _ADAPTERS = {
 
 def _reducer_ctx(spec: NodeSpec) -> dict[str, Any]:
     fsm = spec.fsm
-    assert fsm is not None  # checked by NodeSpec  # noqa: S101
+    assert fsm is not None  # checked by NodeSpec
     member = {s: upper_snake_case(s) for s in fsm.states}
     event_member = {e: upper_snake_case(e) for e in fsm.events}
     table = {(t.source, t.event): t.target for t in fsm.transitions}
@@ -419,7 +419,7 @@ def _context(spec: NodeSpec) -> dict[str, Any]:
     t = spec.node_type
     operation_enum = f"Enum{spec.service_name}{spec.type_title}Operation"
     entities = [_entity_ctx(spec, e) for e in spec.entities]
-    field_types = {f.type for e in spec.entities for f in e.fields}
+    field_types: set[str] = {f.type for e in spec.entities for f in e.fields}
     ctx: dict[str, Any] = {
         "is_effect": t == "EFFECT",
         "is_reducer": t == "REDUCER",
@@ -473,7 +473,7 @@ def _context(spec: NodeSpec) -> dict[str, Any]:
     return ctx
 
 
-def _test_imports(spec: NodeSpec, ctx: dict[str, Any], field_types: set[str]) -> list[str]:
+def _test_imports(spec: NodeSpec, ctx: dict[str, Any], field_types: Iterable[str]) -> list[str]:
     pkg = spec.package_name
     lines: list[str] = []
     t = spec.node_type

@@ -1,0 +1,115 @@
+"""The model every generated ``contract.yaml`` is validated against."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.lib.codegen.spec import FieldType, NodeType, PortKind
+
+__all__ = [
+    "ContractEntity",
+    "ContractField",
+    "ContractFsm",
+    "ContractHook",
+    "ContractOperation",
+    "ContractPort",
+    "ContractStep",
+    "ContractTransition",
+    "NodeContract",
+]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContractField(BaseModel):
+    """A field of an entity."""
+
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    type: FieldType
+    required: bool
+
+
+class ContractEntity(BaseModel):
+    """An entity and its fields."""
+
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[A-Z][A-Za-z0-9_]*$")
+    fields: list[ContractField]
+
+
+class ContractOperation(BaseModel):
+    """An operation of the node (a method of its class)."""
+
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    kind: str
+    entity: str | None
+    description: str
+
+
+class ContractHook(BaseModel):
+    """Behaviour left for humans: the method raises NOT_IMPLEMENTED."""
+
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    description: str
+
+
+class ContractPort(BaseModel):
+    """A dependency on an external system."""
+
+    model_config = _STRICT
+    kind: PortKind
+    system: str
+
+
+class ContractTransition(BaseModel):
+    """A transition of the state machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    source: str = Field(alias="from")
+    event: str
+    target: str = Field(alias="to")
+
+
+class ContractFsm(BaseModel):
+    """A REDUCER's state machine."""
+
+    model_config = _STRICT
+    states: list[str] = Field(min_length=1)
+    initial: str
+    terminal: list[str]
+    transitions: list[ContractTransition] = Field(min_length=1)
+
+
+class ContractStep(BaseModel):
+    """A step of an ORCHESTRATOR."""
+
+    model_config = _STRICT
+    name: str
+    depends_on: list[str]
+
+
+class NodeContract(BaseModel):
+    """A node's ``contract.yaml``."""
+
+    model_config = _STRICT
+    contract_version: Literal[1]
+    name: str = Field(pattern=r"^node_[a-z0-9_]+_(effect|compute|reducer|orchestrator)$")
+    class_name: str = Field(pattern=r"^Node[A-Z][A-Za-z0-9]*(Effect|Compute|Reducer|Orchestrator)$")
+    node_type: NodeType
+    service: str
+    domain: str
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    description: str
+    operations: list[ContractOperation]
+    entities: list[ContractEntity]
+    ports: list[ContractPort]
+    mixins: list[str]
+    hooks: list[ContractHook]
+    requirements: list[str]
+    fsm: ContractFsm | None = None
+    steps: list[ContractStep] | None = None

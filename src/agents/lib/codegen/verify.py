@@ -1,0 +1,475 @@
+"""Verification of a generated service: it must parse, load, import, pass its own tests, mypy and ruff.
+
+``verify_generated(path)`` runs these checks and returns a :class:`VerificationReport`; every check is
+blocking (the report passes only if all pass) and says why it failed:
+
+``syntax`` every ``.py`` parses; ``yaml`` every YAML file loads; ``placeholders`` no template markers or
+TODO/FIXME left in code; ``naming`` packages, classes, functions and modules follow the naming rules;
+``contract`` each ``contract.yaml`` validates against :class:`~agents.lib.codegen.contract.NodeContract` and
+matches its node; ``self_contained`` no module imports ``agents``; then, in subprocesses: ``imports`` every
+module imports, ``tests`` the service's tests pass, ``mypy`` ``mypy --strict`` is clean, ``ruff`` ``ruff check``
+is clean. The subprocess checks run only when the static ones passed.
+
+Subprocesses run with ``agents`` made unimportable, without bytecode or tool caches in the service, and are
+killed (with their children) on timeout or when ``cancel`` is set.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tokenize
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from agents.lib.codegen.contract import NodeContract
+from agents.lib.errors import ErrorCode, OnexError
+
+__all__ = ["CheckResult", "VerificationReport", "verify_generated"]
+
+RUNTIME = "onex_runtime"
+_NODE_DIR = re.compile(r"^node_[a-z0-9_]+_(effect|compute|reducer|orchestrator)$")
+_SNAKE = re.compile(r"^_{0,2}[a-z][a-z0-9_]*$")
+_PASCAL = re.compile(r"^_?[A-Z][A-Za-z0-9]*$")
+_MARKERS = re.compile(r"\{\{|\}\}|\{%|%\}")
+_TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
+_SKIP_DIRS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+_BLOCK_AGENTS = "import sys; sys.modules['agents'] = None; "
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: its name, whether it passed, a one-line message, and the problems found."""
+
+    name: str
+    passed: bool
+    message: str
+    problems: tuple[str, ...] = ()
+    duration_ms: float = 0.0
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """What :func:`verify_generated` found."""
+
+    path: Path
+    packages: tuple[str, ...]
+    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+    tests_passed: int = 0
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check passed."""
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def failed_checks(self) -> tuple[CheckResult, ...]:
+        """The checks that did not pass (skipped ones included)."""
+        return tuple(c for c in self.checks if not c.passed)
+
+    def check(self, name: str) -> CheckResult:
+        """Return the check called ``name``."""
+        for result in self.checks:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+    def summary(self) -> str:
+        """One line: passed, or which checks failed and why."""
+        if self.passed:
+            return f"verified: {len(self.checks)} checks passed, {self.tests_passed} tests passed"
+        return "; ".join(f"{c.name}: {c.message}" for c in self.failed_checks if not c.skipped)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-friendly form."""
+        return {
+            "path": str(self.path),
+            "passed": self.passed,
+            "packages": list(self.packages),
+            "tests_passed": self.tests_passed,
+            "checks": [
+                {
+                    "name": c.name,
+                    "passed": c.passed,
+                    "skipped": c.skipped,
+                    "message": c.message,
+                    "problems": list(c.problems),
+                    "duration_ms": round(c.duration_ms, 1),
+                }
+                for c in self.checks
+            ],
+        }
+
+
+# --- static checks ------------------------------------------------------------------------------------------
+
+
+def _python_files(root: Path, packages: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            if not _SKIP_DIRS & set(path.relative_to(root).parts):
+                files.append(path)
+    return files
+
+
+def _check_syntax(root: Path, files: Iterable[Path]) -> tuple[CheckResult, dict[Path, ast.Module]]:
+    trees: dict[Path, ast.Module] = {}
+    problems = []
+    for path in files:
+        try:
+            trees[path] = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
+            problems.append(f"{path.relative_to(root)}: {exc}")
+    return _result("syntax", problems, f"{len(trees)} Python files parse"), trees
+
+
+def _check_yaml(root: Path, packages: Sequence[str]) -> tuple[CheckResult, dict[str, Any]]:
+    loaded: dict[str, Any] = {}
+    problems = []
+    for package in packages:
+        for path in sorted((root / package).rglob("*.y*ml")):
+            try:
+                loaded[str(path.relative_to(root))] = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                problems.append(f"{path.relative_to(root)}: {exc}")
+    return _result("yaml", problems, f"{len(loaded)} YAML files load"), loaded
+
+
+def _check_placeholders(root: Path, files: Iterable[Path]) -> CheckResult:
+    problems = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, SyntaxError) as exc:
+            problems.append(f"{path.relative_to(root)}: cannot tokenize ({exc})")
+            continue
+        for token in tokens:
+            if token.type == tokenize.COMMENT and _TODO.search(token.string):
+                problems.append(f"{path.relative_to(root)}:{token.start[0]}: {token.string.strip()}")
+            elif token.type == tokenize.OP and _MARKERS.search(token.string):
+                problems.append(f"{path.relative_to(root)}:{token.start[0]}: template marker left")
+        if _MARKERS.search(
+            "".join(t.string for t in tokens if t.type not in (tokenize.STRING, tokenize.COMMENT))
+            .replace(" ", "")
+            .replace("\n", "")
+        ):
+            problems.append(f"{path.relative_to(root)}: template markers outside strings")
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and _MARKERS.search(pyproject.read_text(encoding="utf-8")):
+        problems.append("pyproject.toml: template marker left")
+    return _result("placeholders", sorted(set(problems)), "no placeholders left")
+
+
+def _check_naming(root: Path, packages: Sequence[str], trees: dict[Path, ast.Module]) -> CheckResult:
+    problems = []
+    for package in packages:
+        if package != RUNTIME and not _NODE_DIR.match(package):
+            problems.append(f"{package}: node packages are named node_<domain>_<service>_<type>")
+    for path, tree in trees.items():
+        rel = path.relative_to(root)
+        if not _SNAKE.match(path.stem):
+            problems.append(f"{rel}: module name {path.stem!r} is not snake_case")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and not _PASCAL.match(node.name):
+                problems.append(f"{rel}:{node.lineno}: class {node.name!r} is not PascalCase")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not _SNAKE.match(node.name):
+                problems.append(f"{rel}:{node.lineno}: function {node.name!r} is not snake_case")
+    return _result("naming", problems, "naming rules hold")
+
+
+def _methods(tree: ast.Module, class_name: str) -> set[str] | None:
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            return {n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    return None
+
+
+def _check_contracts(
+    root: Path, packages: Sequence[str], trees: dict[Path, ast.Module], loaded: dict[str, Any]
+) -> CheckResult:
+    problems = []
+    nodes = [p for p in packages if p != RUNTIME]
+    for package in nodes:
+        data = loaded.get(f"{package}/contract.yaml")
+        if data is None:
+            problems.append(f"{package}: contract.yaml is missing or empty")
+            continue
+        try:
+            contract = NodeContract.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                where = ".".join(str(p) for p in error["loc"])
+                problems.append(f"{package}/contract.yaml: {where}: {error['msg']}")
+            continue
+        if contract.name != package:
+            problems.append(f"{package}/contract.yaml: name {contract.name!r} is not the package name")
+        tree = trees.get(root / package / "node.py")
+        if tree is None:
+            problems.append(f"{package}: node.py is missing")
+            continue
+        methods = _methods(tree, contract.class_name)
+        if methods is None:
+            problems.append(f"{package}/node.py: class {contract.class_name} is not defined")
+            continue
+        for name in [o.name for o in contract.operations] + [h.name for h in contract.hooks]:
+            if name not in methods:
+                problems.append(f"{package}: {contract.class_name}.{name} is in the contract but not defined")
+    return _result("contract", problems, f"{len(nodes)} contracts valid")
+
+
+def _check_self_contained(root: Path, trees: dict[Path, ast.Module]) -> CheckResult:
+    problems = []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            problems += [
+                f"{path.relative_to(root)}:{getattr(node, 'lineno', 0)}: imports {name}"
+                for name in names
+                if name == "agents" or name.startswith("agents.")
+            ]
+    return _result("self_contained", problems, "no module imports agents")
+
+
+def _result(name: str, problems: Sequence[str], ok_message: str) -> CheckResult:
+    if problems:
+        return CheckResult(name, False, f"{len(problems)} problem(s), first: {problems[0]}", tuple(problems))
+    return CheckResult(name, True, ok_message)
+
+
+# --- subprocess checks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Completed:
+    returncode: int
+    output: str
+    timed_out: bool = False
+    cancelled: bool = False
+
+
+def _run(
+    command: Sequence[str], cwd: Path, env: dict[str, str], timeout: float, cancel: threading.Event | None
+) -> _Completed:
+    """Run ``command`` in its own process group; kill the whole group on timeout or cancellation."""
+    with tempfile.TemporaryFile() as sink:
+        process = subprocess.Popen(
+            list(command), cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        timed_out = cancelled = False
+        while True:
+            try:
+                process.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                elif time.monotonic() >= deadline:
+                    timed_out = True
+                else:
+                    continue
+                _kill_group(process)
+                break
+        sink.seek(0)
+        output = sink.read().decode("utf-8", "replace")
+    return _Completed(process.returncode, output, timed_out, cancelled)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _environment(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_", "MYPY"))}
+    env.update(
+        {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "PYTHONPATH": str(root),
+            "PYTHONHASHSEED": "0",
+            "NO_COLOR": "1",
+        }
+    )
+    env.pop("PYTHONSTARTUP", None)
+    return env
+
+
+def _modules(root: Path, files: Iterable[Path]) -> list[str]:
+    modules = []
+    for path in files:
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules.append(".".join(parts))
+    return sorted(modules)
+
+
+def _last_lines(text: str, count: int = 15) -> tuple[str, ...]:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return tuple(lines[-count:])
+
+
+def _subprocess_check(
+    name: str,
+    command: Sequence[str],
+    root: Path,
+    timeout: float,
+    cancel: threading.Event | None,
+    ok_message: str,
+) -> tuple[CheckResult, str]:
+    started = time.perf_counter()
+    done = _run(command, root, _environment(root), timeout, cancel)
+    elapsed = (time.perf_counter() - started) * 1000
+    if done.cancelled:
+        raise OnexError(f"verification cancelled during {name}", ErrorCode.TIMEOUT, {"check": name})
+    if done.timed_out:
+        return (
+            CheckResult(name, False, f"timed out after {timeout:.0f} s", _last_lines(done.output), elapsed),
+            done.output,
+        )
+    if done.returncode != 0:
+        lines = _last_lines(done.output)
+        first = next(
+            (line for line in lines if "error" in line.lower() or "FAILED" in line), lines[-1] if lines else ""
+        )
+        return (
+            CheckResult(name, False, f"exit code {done.returncode}: {first.strip()}", lines, elapsed),
+            done.output,
+        )
+    return CheckResult(name, True, ok_message, (), elapsed), done.output
+
+
+def verify_generated(
+    path: str | os.PathLike[str],
+    *,
+    packages: Sequence[str] | None = None,
+    timeout_seconds: float = 300.0,
+    cancel: threading.Event | None = None,
+    static_only: bool = False,
+) -> VerificationReport:
+    """Verify the generated service at ``path``; see the module docstring for the checks.
+
+    ``packages`` limits the node packages checked (the runtime is always checked); by default every
+    ``node_*`` package is. ``timeout_seconds`` bounds each subprocess; ``cancel`` stops the verification (the
+    running subprocess is killed and OnexError TIMEOUT raised). ``static_only`` skips the subprocess checks.
+    """
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise OnexError(f"{root} is not a directory", ErrorCode.NOT_FOUND, {"path": str(root)})
+    if packages is None:
+        nodes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("node_"))
+    else:
+        nodes = sorted(set(packages))
+        missing = [p for p in nodes if not (root / p).is_dir()]
+        if missing:
+            raise OnexError(f"no such node packages in {root}: {missing}", ErrorCode.NOT_FOUND)
+    if not nodes:
+        raise OnexError(f"{root} holds no node packages (node_*)", ErrorCode.NOT_FOUND, {"path": str(root)})
+    all_packages = [RUNTIME, *nodes] if (root / RUNTIME).is_dir() else nodes
+    files = _python_files(root, all_packages)
+
+    checks: list[CheckResult] = []
+    syntax, trees = _check_syntax(root, files)
+    yaml_check, loaded = _check_yaml(root, nodes)
+    checks += [
+        syntax,
+        yaml_check,
+        _check_placeholders(root, files),
+        _check_naming(root, all_packages, trees),
+        _check_contracts(root, nodes, trees, loaded),
+        _check_self_contained(root, trees),
+    ]
+    if not (root / RUNTIME).is_dir():
+        checks.append(CheckResult("runtime", False, f"{RUNTIME}/ is missing", (f"{RUNTIME}/ is missing",)))
+    subprocess_names = ("imports", "tests", "mypy", "ruff")
+    tests_passed = 0
+    if static_only:
+        pass
+    elif not all(c.passed for c in checks):
+        checks += [
+            CheckResult(n, False, "skipped: an earlier check failed", skipped=True) for n in subprocess_names
+        ]
+    else:
+        modules = _modules(root, [f for f in files if f.name != "conftest.py"])
+        python = sys.executable
+        import_code = _BLOCK_AGENTS + "import importlib; [importlib.import_module(m) for m in sys.argv[1:]]"
+        test_dirs = [f"{n}/tests" for n in nodes if (root / n / "tests").is_dir()]
+        pytest_code = _BLOCK_AGENTS + "import pytest; sys.exit(pytest.main(sys.argv[1:]))"
+        with tempfile.TemporaryDirectory(prefix="agents-mypy-") as mypy_cache:
+            steps = [
+                ("imports", [python, "-c", import_code, *modules], f"{len(modules)} modules import"),
+                (
+                    "tests",
+                    [
+                        python,
+                        "-c",
+                        pytest_code,
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        "--rootdir",
+                        str(root),
+                        *test_dirs,
+                    ],
+                    "tests pass",
+                ),
+                (
+                    "mypy",
+                    [
+                        python,
+                        "-m",
+                        "mypy",
+                        "--strict",
+                        "--cache-dir",
+                        mypy_cache,
+                        "--no-color-output",
+                        *all_packages,
+                    ],
+                    "mypy --strict is clean",
+                ),
+                ("ruff", [python, "-m", "ruff", "check", "--no-cache", "--quiet", *all_packages], "ruff is clean"),
+            ]
+            for name, command, ok_message in steps:
+                result, output = _subprocess_check(name, command, root, timeout_seconds, cancel, ok_message)
+                if name == "tests":
+                    tests_passed = _pytest_passed(output)
+                    if result.passed and tests_passed == 0:
+                        result = CheckResult(name, False, "no test ran", (), result.duration_ms)
+                    elif result.passed:
+                        result = CheckResult(name, True, f"{tests_passed} tests pass", (), result.duration_ms)
+                checks.append(result)
+    return VerificationReport(root, tuple(nodes), tuple(checks), tests_passed)
+
+
+_COUNT = re.compile(r"(\d+) (passed|failed|error|errors)\b")
+
+
+def _pytest_passed(output: str) -> int:
+    for line in reversed(output.strip().splitlines()[-3:]):
+        for number, word in _COUNT.findall(line):
+            if word == "passed":
+                return int(number)
+    return 0
