@@ -577,7 +577,7 @@ def render_shared(service_name: str, nodes: Iterable[Mapping[str, Any]], engine:
     files[f"{RUNTIME_PACKAGE}/py.typed"] = ""
     contracts = sorted(nodes, key=lambda c: str(c["name"]))
     files["pyproject.toml"] = engine.render(
-        "pyproject.toml.j2", project=snake_case(service_name).replace("_", "-"), packages=contracts
+        "pyproject.toml.j2", project=snake_case(service_name).replace("_", "-")
     )
     files["README.md"] = engine.render("README.md.j2", service=service_name, nodes=contracts, md=_markdown_text)
     return files

@@ -45,7 +45,7 @@ RUNTIME = "onex_runtime"
 _NODE_DIR = re.compile(r"^node_[a-z0-9_]+_(effect|compute|reducer|orchestrator)$")
 _SNAKE = re.compile(r"^_{0,2}[a-z][a-z0-9_]*$")
 _PASCAL = re.compile(r"^_?[A-Z][A-Za-z0-9]*$")
-_MARKERS = re.compile(r"\{\{|\}\}|\{%|%\}")
+_MARKERS = re.compile(r"\{\{\s*[A-Za-z_]|\{%|%\}|\{#")
 _TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 _BLOCK_AGENTS = "import sys; sys.modules['agents'] = None; "
@@ -160,17 +160,14 @@ def _check_placeholders(root: Path, files: Iterable[Path]) -> CheckResult:
         except (tokenize.TokenError, SyntaxError) as exc:
             problems.append(f"{path.relative_to(root)}: cannot tokenize ({exc})")
             continue
+        code = []
         for token in tokens:
             if token.type == tokenize.COMMENT and _TODO.search(token.string):
                 problems.append(f"{path.relative_to(root)}:{token.start[0]}: {token.string.strip()}")
-            elif token.type == tokenize.OP and _MARKERS.search(token.string):
-                problems.append(f"{path.relative_to(root)}:{token.start[0]}: template marker left")
-        if _MARKERS.search(
-            "".join(t.string for t in tokens if t.type not in (tokenize.STRING, tokenize.COMMENT))
-            .replace(" ", "")
-            .replace("\n", "")
-        ):
-            problems.append(f"{path.relative_to(root)}: template markers outside strings")
+            if token.type not in (tokenize.STRING, tokenize.COMMENT):
+                code.append(token.string)
+        if _MARKERS.search("".join(code)):
+            problems.append(f"{path.relative_to(root)}: template markers left outside strings")
     pyproject = root / "pyproject.toml"
     if pyproject.is_file() and _MARKERS.search(pyproject.read_text(encoding="utf-8")):
         problems.append("pyproject.toml: template marker left")
