@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import stat
 import threading
 import time
 from datetime import UTC, datetime
@@ -349,3 +350,27 @@ def test_eight_threads_many_rotations_no_line_lost_duplicated_or_torn(tmp_path: 
         total += 1
     assert total == threads_count * per_thread
     assert seen.count(1) == threads_count * per_thread
+
+
+def test_a_pipe_is_written_but_never_rotated(tmp_path: Path) -> None:
+    """Rotating a device or FIFO would replace it with a regular file (how /dev/null once got broken)."""
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def reader() -> None:
+        with open(fifo, "rb") as source:
+            received.extend(source.read().splitlines(keepends=True))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    handler = RotatingJsonFileHandler(fifo, LogRotationConfig(log_dir=tmp_path, max_bytes=150))
+    for n in range(20):
+        handler.write_line(line(n))
+    handler.do_rollover()
+    handler.close()
+    thread.join(timeout=30)
+    assert handler.rotations == 0
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.log"]
+    assert [orjson.loads(x)["n"] for x in received] == list(range(20))

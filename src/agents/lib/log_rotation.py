@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -177,7 +178,12 @@ class RotatingJsonFileHandler(logging.Handler):
         self._clock = clock
         self._write_lock = threading.Lock()
         self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
-        self._size = self._file.seek(0, os.SEEK_END)
+        # A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written to but never rotated: renaming it
+        # would replace the device node with a regular file (as CPython's handlers learned, bpo-45401).
+        self._rotates = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+        self._size = self._file.seek(0, os.SEEK_END) if self._rotates else 0
+        self._by_size = self.config.rotation_type == "size"
+        self._max_bytes = self.config.max_bytes
         self._next_rollover = self._compute_rollover(self._opened_at())
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
@@ -191,18 +197,24 @@ class RotatingJsonFileHandler(logging.Handler):
     # -- writing --
     def write_line(self, line: bytes) -> None:
         """Append one line, rotating first if it is due."""
+        size = len(line)
         with self._write_lock:
             if self._closed:
                 return
-            if self._rotation_due(len(line)):
-                self._rotate()
-            view = memoryview(line)
-            while view:
-                written = self._file.write(view)
-                if written is None:  # pragma: no cover - only for non-blocking files
-                    continue
-                view = view[written:]
-            self._size += len(line)
+            if self._size and self._rotates:
+                if self._by_size:
+                    due = self._size + size > self._max_bytes
+                else:
+                    due = self._clock() >= self._next_rollover
+                if due:
+                    self._rotate()
+            written = self._file.write(line)
+            if written != size:  # a short write (rare): finish it
+                view = memoryview(line)[written or 0 :]
+                while view:
+                    more = self._file.write(view)
+                    view = view[more or 0 :]
+            self._size += size
 
     def emit(self, record: logging.LogRecord) -> None:
         """Format a stdlib record as a JSON line and write it."""
@@ -218,7 +230,7 @@ class RotatingJsonFileHandler(logging.Handler):
 
     # -- rotation --
     def _opened_at(self) -> float:
-        if self._size:
+        if self._size and self._rotates:
             return self.path.stat().st_mtime
         return self._clock()
 
@@ -231,11 +243,6 @@ class RotatingJsonFileHandler(logging.Handler):
             midnight = datetime.combine(moment.date(), datetime.min.time(), moment.tzinfo)
             return (midnight + timedelta(days=cfg.interval)).timestamp()
         return start + _WHEN_SECONDS[cfg.when] * cfg.interval
-
-    def _rotation_due(self, incoming: int) -> bool:
-        if self.config.rotation_type == "size":
-            return self._size > 0 and self._size + incoming > self.config.max_bytes
-        return self._size > 0 and self._clock() >= self._next_rollover
 
     def _backup_name(self, now: float) -> Path:
         base = f"{self.path.name}.{_stamp(now)}"
@@ -260,7 +267,7 @@ class RotatingJsonFileHandler(logging.Handler):
     def do_rollover(self) -> None:
         """Rotate now, whatever the size or time."""
         with self._write_lock:
-            if not self._closed and self._size > 0:
+            if not self._closed and self._size > 0 and self._rotates:
                 self._rotate()
 
     def _submit(self, backup: Path) -> None:

@@ -238,6 +238,20 @@ def _timestamp(now: float) -> str:
     return f"{prefix}.{micros:06d}Z"
 
 
+_ts_ns_cache: tuple[int, str] = (-1, "")
+
+
+def _timestamp_ns(now_ns: int) -> str:
+    """Format ``now_ns`` (nanoseconds since the epoch) like :func:`_timestamp`, rounded to the microsecond."""
+    global _ts_ns_cache
+    second, rest = divmod(now_ns + 500, 1_000_000_000)
+    cached_second, prefix = _ts_ns_cache
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        _ts_ns_cache = (second, prefix)
+    return f"{prefix}{rest // 1000:06d}Z"
+
+
 def _exception_fields(exc_info: ExcInfo) -> dict[str, str] | None:
     if exc_info is None or exc_info is False:
         return None
@@ -503,7 +517,7 @@ class StructuredLogger:
                 self._generation = _router.generation
                 self._sinks = _router.sinks_for(self.name)
         record: dict[str, Any] = {
-            "timestamp": _timestamp(time.time()),
+            "timestamp": _timestamp_ns(time.time_ns()),
             "level": level,
             "logger_name": self.name,
             "message": message,
@@ -549,9 +563,10 @@ class JsonFormatter(logging.Formatter):
         """Return the JSON object of ``record`` as a dict."""
         metadata_attr = getattr(record, "metadata", None)
         metadata: dict[str, Any] = dict(metadata_attr) if isinstance(metadata_attr, Mapping) else {}
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS:
-                metadata.setdefault(key, value)
+        if not _STANDARD_ATTRS.issuperset(record.__dict__):
+            for key, value in record.__dict__.items():
+                if key not in _STANDARD_ATTRS:
+                    metadata.setdefault(key, value)
         try:
             message = record.getMessage()
         except Exception as exc:  # a bad %-format must not lose the line

@@ -1,0 +1,188 @@
+"""Generating nodes: output shape, determinism, escaping, safe writing, and the cache underneath."""
+
+from __future__ import annotations
+
+import ast
+import filecmp
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.lib.codegen.generator import CodeGenerator
+from agents.lib.codegen.render import TemplateEngine, pyrepr, render_node, write_tree
+from agents.lib.codegen.verify import verify_generated
+from agents.lib.errors import ErrorCode, OnexError
+from tests.codegen.conftest import all_specs, effect_spec
+
+NASTY = 'He said "hi" \\ and \'\'\'x\'\'\' """; import os; os.system("rm -rf /") # {{ jinja }} {% x %}\n\tüñí €'
+
+
+def test_service_layout(generated_service: Path) -> None:
+    names = sorted(p.name for p in generated_service.iterdir())
+    assert names == [
+        "README.md",
+        "node_library_library_loans_compute",
+        "node_library_library_loans_effect",
+        "node_library_library_loans_orchestrator",
+        "node_library_library_loans_reducer",
+        "onex_runtime",
+        "pyproject.toml",
+    ]
+    node = generated_service / "node_library_library_loans_effect"
+    assert sorted(p.name for p in node.iterdir()) == [
+        "__init__.py",
+        "contract.yaml",
+        "enums.py",
+        "models.py",
+        "node.py",
+        "tests",
+    ]
+    readme = (generated_service / "README.md").read_text()
+    assert "`calculate_late_fee()` raises NOT_IMPLEMENTED" in readme
+    assert "Port `record_store` (PostgreSQL)" in readme
+
+
+def test_contract_content(generated_service: Path) -> None:
+    contract = yaml.safe_load((generated_service / "node_library_library_loans_reducer" / "contract.yaml").read_text())
+    assert contract["class_name"] == "NodeLibraryLoansReducer"
+    assert contract["node_type"] == "REDUCER"
+    assert contract["fsm"]["initial"] == "available"
+    assert {"from": "borrowed", "event": "lose", "to": "lost"} in contract["fsm"]["transitions"]
+    assert [o["name"] for o in contract["operations"]] == ["reduce", "fold"]
+
+
+def test_generated_service_passes_every_check(generated_service: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "svc"
+    shutil.copytree(generated_service, copy)
+    report = verify_generated(copy)
+    assert [c.name for c in report.checks] == [
+        "syntax",
+        "yaml",
+        "placeholders",
+        "naming",
+        "contract",
+        "self_contained",
+        "imports",
+        "tests",
+        "mypy",
+        "ruff",
+    ]
+    assert report.passed, report.summary()
+    assert report.tests_passed == 29  # effect 12, compute 7, reducer 6, orchestrator 4
+    assert sorted(p.name for p in copy.rglob("*") if p.name.startswith(".")) == []
+    assert not list(copy.rglob("__pycache__"))
+
+
+def test_same_spec_same_bytes(tmp_path: Path) -> None:
+    generator = CodeGenerator()
+    for out in (tmp_path / "a", tmp_path / "b"):
+        for spec in all_specs():
+            generator.generate_node(spec, out)
+    generator.close()
+    comparison = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
+    stack = [comparison]
+    while stack:
+        current = stack.pop()
+        assert not current.diff_files and not current.left_only and not current.right_only
+        _, mismatch, errors = filecmp.cmpfiles(current.left, current.right, current.common_files, shallow=False)
+        assert (mismatch, errors) == ([], [])
+        stack.extend(current.subdirs.values())
+
+
+def test_prd_text_is_only_ever_a_string_literal(tmp_path: Path) -> None:
+    generator = CodeGenerator()
+    generator.generate_node(effect_spec(description=NASTY), tmp_path)
+    generator.close()
+    node_py = (tmp_path / "node_library_library_loans_effect" / "node.py").read_text()
+    tree = ast.parse(node_py)
+    assigned = {
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    annotated = {
+        node.target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None
+    }
+    description = {**assigned, **annotated}["DESCRIPTION"]
+    assert isinstance(description, ast.Constant)
+    assert description.value == NASTY
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system"]
+    assert calls == []
+    contract = yaml.safe_load((tmp_path / "node_library_library_loans_effect" / "contract.yaml").read_text())
+    assert contract["description"] == NASTY
+    readme = (tmp_path / "README.md").read_text()
+    assert 'rf /") \\# {{ jinja }} {% x %} üñí €' in readme  # Markdown specials escaped, on one line
+
+
+@pytest.mark.parametrize("value", [NASTY, "", "x" * 5000, "\x00\x01", ["a", ("b",)], {"k": [1, 2.5, None, True]}])
+def test_pyrepr_round_trips(value: object) -> None:
+    assert ast.literal_eval(pyrepr(value)) == (value if not isinstance(value, list) else ["a", ("b",)])
+
+
+def test_pyrepr_refuses_other_objects() -> None:
+    with pytest.raises(TypeError, match="cannot embed object"):
+        pyrepr(object())
+
+
+@pytest.mark.parametrize("relative", ["../escape.py", "/etc/passwd", "a/../../b.py", "."])
+def test_writing_outside_the_output_directory_is_refused(tmp_path: Path, relative: str) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(OnexError) as caught:
+        write_tree(out, {"ok.py": "x = 1\n", relative: "bad"})
+    assert caught.value.code is ErrorCode.VALIDATION_ERROR
+    assert not (out / "ok.py").exists()
+    assert not (tmp_path / "escape.py").exists()
+
+
+def test_existing_node_needs_force_and_force_removes_stale_files(tmp_path: Path) -> None:
+    generator = CodeGenerator()
+    spec = effect_spec()
+    generator.generate_node(spec, tmp_path)
+    stale = tmp_path / spec.package_name / "stale.py"
+    stale.write_text("x = 1\n")
+    with pytest.raises(OnexError) as caught:
+        generator.generate_node(spec, tmp_path)
+    assert caught.value.code is ErrorCode.CONFLICT
+    assert "--force" in caught.value.message
+    assert stale.exists()
+    generator.generate_node(spec, tmp_path, force=True)
+    generator.close()
+    assert not stale.exists()
+    assert (tmp_path / spec.package_name / "node.py").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_rendering_failure_writes_nothing(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(TemplateEngine.__module__.replace(".", "/")).name and _templates_dir(), templates)
+    (templates / "models.py.j2").write_text("{{ undefined_name }}")
+    engine = TemplateEngine(templates_dir=templates)
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match="undefined_name"):
+        CodeGenerator(engine).generate_node(effect_spec(), out)
+    assert not out.exists() or not any(out.glob("node_*"))
+    engine.close()
+
+
+def _templates_dir() -> Path:
+    from agents.lib.codegen.render import TEMPLATES_DIR
+
+    return TEMPLATES_DIR
+
+
+def test_rendering_goes_through_the_template_cache() -> None:
+    engine = TemplateEngine()
+    first = render_node(effect_spec(), engine)
+    misses = engine.cache.get_stats()["misses"]
+    assert engine.cache.get_stats()["hits"] == 0
+    second = render_node(effect_spec(), engine)
+    stats = engine.cache.get_stats()
+    engine.close()
+    assert first == second
+    assert misses == 5  # node, models, enums, test_node and the per-type tests template
+    assert stats["misses"] == 5
+    assert stats["hits"] == 5
