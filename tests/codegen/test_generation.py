@@ -45,7 +45,9 @@ def test_service_layout(generated_service: Path) -> None:
 
 
 def test_contract_content(generated_service: Path) -> None:
-    contract = yaml.safe_load((generated_service / "node_library_library_loans_reducer" / "contract.yaml").read_text())
+    contract = yaml.safe_load(
+        (generated_service / "node_library_library_loans_reducer" / "contract.yaml").read_text()
+    )
     assert contract["class_name"] == "NodeLibraryLoansReducer"
     assert contract["node_type"] == "REDUCER"
     assert contract["fsm"]["initial"] == "available"

@@ -54,7 +54,9 @@ def test_reserved_and_duplicate_fields() -> None:
 
 def test_mixins_must_exist_and_apply() -> None:
     with pytest.raises(ValidationError, match="unknown mixins"):
-        effect_spec().model_copy(update={}).model_validate({**effect_spec().model_dump(), "mixins": ["MixinMagic"]})
+        effect_spec().model_copy(update={}).model_validate(
+            {**effect_spec().model_dump(), "mixins": ["MixinMagic"]}
+        )
     with pytest.raises(ValidationError, match="MixinCaching does not apply to REDUCER"):
         NodeSpec.model_validate({**reducer_spec().model_dump(), "mixins": ["MixinCaching"]})
 
@@ -81,12 +83,16 @@ def test_type_specific_rules() -> None:
             }
         )
     with pytest.raises(ValidationError, match=r"unknown steps \['zz'\]"):
-        NodeSpec.model_validate({**orchestrator_spec().model_dump(), "steps": [StepSpec(name="a", depends_on=("zz",))]})
+        NodeSpec.model_validate(
+            {**orchestrator_spec().model_dump(), "steps": [StepSpec(name="a", depends_on=("zz",))]}
+        )
 
 
 def test_fsm_rules() -> None:
     with pytest.raises(ValidationError, match=r"undeclared states: \['nowhere'\]"):
-        FsmSpec(states=("a",), initial="a", transitions=(TransitionSpec(source="a", event="go", target="nowhere"),))
+        FsmSpec(
+            states=("a",), initial="a", transitions=(TransitionSpec(source="a", event="go", target="nowhere"),)
+        )
     with pytest.raises(ValidationError, match="two transitions"):
         FsmSpec(
             states=("a", "b"),

@@ -24,14 +24,29 @@ def edit(path: Path, old: str, new: str) -> None:
     [
         (lambda root: (root / EFFECT / "enums.py").write_text("x = (\n"), "syntax", "enums.py"),
         (lambda root: (root / EFFECT / "contract.yaml").write_text("a: [1\n"), "yaml", "contract.yaml"),
-        (lambda root: edit(root / EFFECT / "node.py", "class Node", "# TODO finish\nclass Node"), "placeholders", "TODO"),
+        (
+            lambda root: edit(root / EFFECT / "node.py", "class Node", "# TODO finish\nclass Node"),
+            "placeholders",
+            "TODO",
+        ),
         (lambda root: edit(root / EFFECT / "node.py", "def _require_id", "def RequireId"), "naming", "RequireId"),
-        (lambda root: edit(root / EFFECT / "contract.yaml", "name: create_book", "name: make_book"), "contract",
-         "make_book is in the contract but not defined"),
-        (lambda root: edit(root / EFFECT / "contract.yaml", "node_type: EFFECT", "node_type: SIDE_EFFECT"), "contract",
-         "node_type"),
-        (lambda root: edit(root / EFFECT / "node.py", "from typing import", "import agents.lib\nfrom typing import"),
-         "self_contained", "imports agents.lib"),
+        (
+            lambda root: edit(root / EFFECT / "contract.yaml", "name: create_book", "name: make_book"),
+            "contract",
+            "make_book is in the contract but not defined",
+        ),
+        (
+            lambda root: edit(root / EFFECT / "contract.yaml", "node_type: EFFECT", "node_type: SIDE_EFFECT"),
+            "contract",
+            "node_type",
+        ),
+        (
+            lambda root: edit(
+                root / EFFECT / "node.py", "from typing import", "import agents.lib\nfrom typing import"
+            ),
+            "self_contained",
+            "imports agents.lib",
+        ),
     ],
 )
 def test_static_defects(service_copy: Path, change: object, check: str, fragment: str) -> None:
@@ -46,7 +61,11 @@ def test_static_defects(service_copy: Path, change: object, check: str, fragment
 
 
 def test_failing_generated_test(service_copy: Path) -> None:
-    edit(service_copy / EFFECT / "tests" / "test_node.py", 'assert created == sample_book()', "assert created != sample_book()")
+    edit(
+        service_copy / EFFECT / "tests" / "test_node.py",
+        "assert created == sample_book()",
+        "assert created != sample_book()",
+    )
     report = verify_generated(service_copy, packages=[EFFECT])
     assert [c.name for c in report.failed_checks] == ["tests"]
     assert "exit code 1" in report.check("tests").message
@@ -54,7 +73,11 @@ def test_failing_generated_test(service_copy: Path) -> None:
 
 def test_type_error_and_lint_error(service_copy: Path) -> None:
     edit(service_copy / EFFECT / "node.py", "        return record\n", "        return 1  # type: wrong\n")
-    edit(service_copy / EFFECT / "models.py", "from __future__ import annotations\n", "from __future__ import annotations\nimport os\n")
+    edit(
+        service_copy / EFFECT / "models.py",
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\nimport os\n",
+    )
     report = verify_generated(service_copy, packages=[EFFECT])
     failed = {c.name for c in report.failed_checks}
     assert {"mypy", "ruff"} <= failed
@@ -63,7 +86,11 @@ def test_type_error_and_lint_error(service_copy: Path) -> None:
 
 
 def test_an_import_error_is_reported(service_copy: Path) -> None:
-    edit(service_copy / EFFECT / "enums.py", "from enum import StrEnum\n", "from enum import StrEnum\nraise RuntimeError('x')\n")
+    edit(
+        service_copy / EFFECT / "enums.py",
+        "from enum import StrEnum\n",
+        "from enum import StrEnum\nraise RuntimeError('x')\n",
+    )
     report = verify_generated(service_copy, packages=[EFFECT])
     assert not report.check("imports").passed
     assert "RuntimeError" in "\n".join(report.check("imports").problems)
