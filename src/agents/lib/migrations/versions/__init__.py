@@ -1,0 +1,1 @@
+"""Alembic revision scripts of the framework's schema (loaded by Alembic, not imported)."""

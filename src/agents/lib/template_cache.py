@@ -1,0 +1,1040 @@
+"""Template cache (user guide, Stream 2): LRU by count and bytes, TTL from last access, cheap validation.
+
+``TemplateCache.get(template_name, template_type, file_path, loader_func)`` returns ``(content, hit)``.
+
+Keys
+    An entry is keyed by ``(template_type, template_name, resolved path)``: the same name under another type or
+    path is another entry. Absolute paths are resolved (``os.path.realpath``) once and remembered; relative
+    paths are resolved on every call, because the answer depends on the working directory.
+
+Validation on a hit
+    A hit costs one ``os.stat`` of the file: its signature ``(st_mtime_ns, st_size, st_ino, st_dev)`` is
+    compared with the one taken when the entry was loaded. Only when the signature changed is the file read
+    and hashed (SHA-256); an unchanged hash keeps the entry (with the new signature) and counts as a hit, a
+    changed hash reloads it through the loader and counts as a miss. A file whose mtime is less than
+    ``racy_window_seconds`` (default 2 s) old when it is stat'ed may still change within one tick of the
+    filesystem's clock without changing its signature, so such an entry is re-hashed on every access until
+    its file is older than that window (the "racily clean" rule of Git's index).
+
+    The hash is of the file's bytes, not of what the loader returns: a loader may preprocess freely.
+
+Missing files
+    A file that cannot be stat'ed is never a hit: ``get`` removes the entry, counts a miss and raises the
+    ``OSError`` from ``os.stat`` -- for a deleted file, :class:`FileNotFoundError` -- without calling the
+    loader. A loader's own exceptions propagate unchanged.
+
+Eviction
+    Sizes are the UTF-8 byte length of the content. When an insert exceeds ``max_templates`` or
+    ``max_size_mb`` (MiB, 1024 * 1024 bytes), entries whose TTL ran out are dropped first (counted as
+    expirations), then least recently used ones (counted as evictions). A template larger than the byte
+    limit is returned but not cached; it counts as a miss (and as ``oversize`` in :meth:`get_counters`).
+    TTL counts from the last access, on the injectable ``clock`` (``time.monotonic`` by default).
+
+Concurrency
+    One lock guards the bookkeeping; it is never held while a file is read or a loader runs. Concurrent
+    calls that need the same key to be (re)validated or loaded share one "flight": the first caller does the
+    work, the others wait for its result. Such a waiter counts as a **hit** (``coalesced`` in
+    :meth:`get_counters`) and gets ``hit=True`` when the leader succeeds, because its call did not load
+    anything; when the leader's load raises, every waiter re-raises that exception, counts a miss, and nothing
+    is cached. Loads of different keys run in parallel. Every ``get`` call counts exactly one hit or one
+    miss, so ``hits + misses`` equals the number of ``get`` calls. :meth:`warmup` loads are not ``get`` calls
+    and count as neither (see ``warmup_loads``); their load times do feed ``avg_uncached_load_ms``.
+
+Timing
+    ``avg_cached_load_ms`` is the mean wall time of ``get`` calls that were hits (stat validation, any
+    re-hash and any wait for another thread's load included); ``avg_uncached_load_ms`` the mean of
+    successful loads (stat, read, hash, loader and bookkeeping). ``time_saved_ms`` is
+    ``hits * (avg_uncached_load_ms - avg_cached_load_ms)`` and ``improvement_percent`` the same difference
+    as a percentage of ``avg_uncached_load_ms``; both are 0 until there is at least one hit and one load,
+    and both go negative if hits were slower than loads.
+
+Persistence seam (metrics sink)
+    The cache does not talk to a database. Pass ``metrics_sink``, a callable taking a ``list`` of ``dict``
+    records (see :class:`MetricsRecord` for the keys), with ``enable_persistence=True``: per-template deltas
+    of hits, misses, loads and load time are accumulated in memory and handed to the sink in batches of at
+    most ``metrics_batch_size`` records, from a daemon thread every ``metrics_flush_interval_seconds`` (no
+    thread when that is ``None``), from :meth:`TemplateCache.flush_metrics`, and on
+    :meth:`TemplateCache.close` / :meth:`TemplateCache.cleanup_async`. The sink is never called inside
+    ``get``. Calls to the sink are serialized. A sink that raises loses nothing: the batch is merged back
+    into the pending deltas, the failure is logged and counted (``sink_failures``), and ``get`` is not
+    affected. Only ``get`` calls that returned content are reported (a failed call has no template to
+    attribute it to). Without a sink, or with ``enable_persistence=False``, nothing is collected.
+
+Warmup file convention
+    ``warmup(templates_dir, template_types)`` loads, for each type ``T`` (matched case-insensitively):
+    every regular file directly in ``templates_dir`` whose name contains ``T`` (``effect_template.py`` is
+    an ``EFFECT`` template), and every regular file anywhere under a subdirectory of ``templates_dir`` named
+    ``T`` (``templates/effect/api.py``). Hidden files and directories (``.name``) are skipped. The template
+    name is the file's stem; the type is ``T`` as given. Further ``(name, type, path)`` triples can be passed
+    as ``files``. It returns how many templates it loaded into the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+from time import perf_counter_ns
+from types import TracebackType
+from typing import Any, Final, TypeAlias, TypedDict
+
+from agents.lib.errors import ErrorCode, OnexError
+from agents.lib.structured_logger import get_logger
+
+__all__ = [
+    "CacheStats",
+    "DetailedCacheStats",
+    "Loader",
+    "MetricsRecord",
+    "MetricsSink",
+    "TemplateCache",
+    "TemplateInfo",
+    "read_utf8",
+]
+
+_logger = get_logger(__name__, component="template_cache")
+
+_MIB: Final = 1024 * 1024
+_READ_CHUNK: Final = 1 << 20
+_RESOLVE_MEMO_LIMIT: Final = 4096
+
+Loader: TypeAlias = Callable[[Path], str]
+"""A function that turns a template file into its content."""
+
+MetricsSink: TypeAlias = Callable[[list[dict[str, Any]]], None]
+"""A callable that receives batches of :class:`MetricsRecord` dicts (see the module docstring)."""
+
+_Key: TypeAlias = tuple[str, str, str]
+
+
+class CacheStats(TypedDict):
+    """What :meth:`TemplateCache.get_stats` returns: exactly the user guide's keys."""
+
+    hits: int
+    misses: int
+    hit_rate: float
+    evictions: int
+    invalidations: int
+    cached_templates: int
+    total_size_bytes: int
+    total_size_mb: float
+    avg_uncached_load_ms: float
+    avg_cached_load_ms: float
+    time_saved_ms: float
+    improvement_percent: float
+    capacity_usage_percent: float
+    memory_usage_percent: float
+
+
+class TemplateInfo(TypedDict):
+    """One cached template in :meth:`TemplateCache.get_detailed_stats`.
+
+    ``access_count`` counts the ``get`` calls this entry answered (the loading miss and the hits),
+    ``hit_count`` only the hits; a template loaded by :meth:`TemplateCache.warmup` starts at 0.
+    Times are UTC, derived from the cache's clock.
+    """
+
+    name: str
+    type: str
+    file_path: str
+    size_bytes: int
+    access_count: int
+    hit_count: int
+    loaded_at: datetime
+    last_accessed_at: datetime
+    content_hash: str
+
+
+class DetailedCacheStats(CacheStats):
+    """:class:`CacheStats` plus ``templates``, sorted by ``access_count``, most accessed first."""
+
+    templates: list[TemplateInfo]
+
+
+class MetricsRecord(TypedDict):
+    """One record handed to the metrics sink; the counts and times are deltas since the last batch.
+
+    ``hits_delta`` and ``misses_delta`` count ``get`` calls; ``loads_delta`` counts loader calls (warmup
+    included) and ``load_ms_delta`` is their total time. ``content_hash`` (SHA-256 hex of the file) and
+    ``size_bytes`` describe the latest version seen, ``last_accessed_at`` is UTC.
+    """
+
+    template_name: str
+    template_type: str
+    file_path: str
+    content_hash: str
+    size_bytes: int
+    hits_delta: int
+    misses_delta: int
+    loads_delta: int
+    load_ms_delta: float
+    last_accessed_at: datetime
+
+
+def read_utf8(path: Path) -> str:
+    """Return the file's bytes decoded as UTF-8, line endings unchanged; the loader used when none is given.
+
+    When ``get`` uses it (no ``loader_func``), the file is read once for both its hash and its content.
+    """
+    return path.read_bytes().decode("utf-8")
+
+
+def _perf_seconds() -> float:
+    return perf_counter_ns() * 1e-9
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+def _read_and_hash(path: str, keep: bool) -> tuple[str, bytes | None]:
+    """Return the SHA-256 hex digest of the file and, if ``keep``, its bytes (else read in chunks)."""
+    with open(path, "rb") as handle:
+        if keep:
+            data = handle.read()
+            return hashlib.sha256(data).hexdigest(), data
+        digest = hashlib.sha256()
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+        return digest.hexdigest(), None
+
+
+class _Entry:
+    """A cached template and the stat signature of the file it was validated against.
+
+    ``mtime_ns`` is ``None`` while the file is "racily clean" (too recently changed for its signature to be
+    trusted): then no signature matches, and every access re-hashes the file.
+    """
+
+    __slots__ = (
+        "content",
+        "content_hash",
+        "ctime_ns",
+        "file_path",
+        "from_get",
+        "hit_count",
+        "ino",
+        "key",
+        "last_access",
+        "loaded_at",
+        "mtime_ns",
+        "size_bytes",
+        "st_size",
+    )
+
+    def __init__(
+        self,
+        key: _Key,
+        file_path: str,
+        content: str,
+        content_hash: str,
+        size_bytes: int,
+        now: float,
+    ) -> None:
+        self.key = key
+        self.file_path = file_path
+        self.content = content
+        self.content_hash = content_hash
+        self.size_bytes = size_bytes
+        self.mtime_ns: int | None = None
+        self.ctime_ns = 0
+        self.st_size = 0
+        self.ino = 0
+        self.loaded_at = now
+        self.last_access = now
+        self.from_get = 0  # 1 when a get() call loaded it (that call counts as an access)
+        self.hit_count = 0
+
+    def set_signature(self, st: os.stat_result, trusted: bool) -> None:
+        """Remember ``st`` as the signature of the validated content."""
+        self.mtime_ns = st.st_mtime_ns if trusted else None
+        self.ctime_ns = st.st_ctime_ns
+        self.st_size = st.st_size
+        self.ino = st.st_ino
+
+    def matches(self, st: os.stat_result) -> bool:
+        """Whether ``st`` is the remembered (trusted) signature."""
+        return (
+            self.mtime_ns == st.st_mtime_ns
+            and self.st_size == st.st_size
+            and self.ino == st.st_ino
+            and self.ctime_ns == st.st_ctime_ns
+        )
+
+
+class _Flight:
+    """One in-progress (re)validation or load of a key, shared by all callers that need it."""
+
+    __slots__ = ("content", "done", "entry", "error", "no_store", "ok", "waiters")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.waiters = 0
+        self.ok = False
+        self.content = ""
+        self.entry: _Entry | None = None
+        self.error: BaseException | None = None
+        self.no_store = False
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Metric deltas of one template since the last batch."""
+
+    file_path: str
+    content_hash: str
+    size_bytes: int
+    last_access: float
+    hits: int = 0
+    misses: int = 0
+    loads: int = 0
+    load_ns: int = 0
+
+
+@dataclass(slots=True)
+class _Counters:
+    """Raw event counters; see :meth:`TemplateCache.get_counters`."""
+
+    misses: int = 0
+    coalesced: int = 0
+    revalidated: int = 0
+    cold: int = 0
+    changed: int = 0
+    expired: int = 0
+    failed: int = 0
+    oversize: int = 0
+    loads: int = 0
+    warmup_loads: int = 0
+    evictions_by_count: int = 0
+    evictions_by_size: int = 0
+    expirations: int = 0
+    invalidations: int = 0
+    sink_failures: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _flush_loop(ref: weakref.ReferenceType[TemplateCache], stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        cache = ref()
+        if cache is None:
+            return
+        try:
+            cache.flush_metrics()
+        except Exception:  # flush_metrics already contains sink errors; never kill the thread
+            _logger.exception("template cache metrics flush failed")
+        del cache
+
+
+class TemplateCache:
+    """A thread-safe cache of template files; see the module docstring for the exact rules.
+
+    ``max_templates`` and ``max_size_mb`` (MiB) bound the cache, ``ttl_seconds`` (``None``: no TTL) expires
+    entries not accessed for that long, ``enable_persistence`` with a ``metrics_sink`` reports per-template
+    metrics in batches, and ``clock`` (seconds, monotonic) is what TTL and reported times use.
+    """
+
+    def __init__(
+        self,
+        max_templates: int = 100,
+        max_size_mb: float = 50,
+        ttl_seconds: float | None = 3600,
+        enable_persistence: bool = True,
+        *,
+        metrics_sink: MetricsSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        metrics_flush_interval_seconds: float | None = 5.0,
+        metrics_batch_size: int = 500,
+        racy_window_seconds: float = 2.0,
+    ) -> None:
+        if isinstance(max_templates, bool) or not isinstance(max_templates, int) or max_templates < 1:
+            raise OnexError(
+                "max_templates must be an integer of at least 1",
+                ErrorCode.VALIDATION_ERROR,
+                {"max_templates": max_templates},
+            )
+        if not max_size_mb > 0:
+            raise OnexError(
+                "max_size_mb must be greater than 0",
+                ErrorCode.VALIDATION_ERROR,
+                {"max_size_mb": max_size_mb},
+            )
+        if ttl_seconds is not None and not ttl_seconds > 0:
+            raise OnexError(
+                "ttl_seconds must be greater than 0, or None for no TTL",
+                ErrorCode.VALIDATION_ERROR,
+                {"ttl_seconds": ttl_seconds},
+            )
+        if metrics_flush_interval_seconds is not None and not metrics_flush_interval_seconds > 0:
+            raise OnexError(
+                "metrics_flush_interval_seconds must be greater than 0, or None for no thread",
+                ErrorCode.VALIDATION_ERROR,
+                {"metrics_flush_interval_seconds": metrics_flush_interval_seconds},
+            )
+        if metrics_batch_size < 1:
+            raise OnexError(
+                "metrics_batch_size must be at least 1",
+                ErrorCode.VALIDATION_ERROR,
+                {"metrics_batch_size": metrics_batch_size},
+            )
+        if racy_window_seconds < 0:
+            raise OnexError(
+                "racy_window_seconds must not be negative",
+                ErrorCode.VALIDATION_ERROR,
+                {"racy_window_seconds": racy_window_seconds},
+            )
+        self.max_templates: Final = max_templates
+        self.max_size_bytes: Final = int(max_size_mb * _MIB)
+        self.ttl_seconds: Final = ttl_seconds
+        self.enable_persistence: Final = enable_persistence
+        self._ttl = ttl_seconds
+        self._ttl_or_inf = float("inf") if ttl_seconds is None else float(ttl_seconds)
+        self._hits = 0  # every hit (kept outside _Counters: the hit path touches only this)
+        # With the default clock, the hit path derives "now" from the perf_counter_ns() reading it takes
+        # anyway (also a monotonic clock), so the whole cache uses that clock; saves a call per hit.
+        self._now_from_start = clock is time.monotonic
+        self._clock: Callable[[], float] = _perf_seconds if self._now_from_start else clock
+        self._racy_ns = int(racy_window_seconds * 1_000_000_000)
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
+        self._flights: dict[_Key, _Flight] = {}
+        self._resolved: dict[str, str] = {}
+        self._total_bytes = 0
+        self._c = _Counters()
+        self._cached_ns = 0
+        self._uncached_ns = 0
+        self._uncached_n = 0
+        self._wall_anchor = time.time()
+        self._clock_anchor = self._clock()
+        # metrics seam
+        self._sink = metrics_sink if enable_persistence else None
+        self._collect = self._sink is not None
+        self._pending: dict[_Key, _Pending] = {}
+        self._batch_size = metrics_batch_size
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        if self._sink is not None and metrics_flush_interval_seconds is not None:
+            self._thread = threading.Thread(
+                target=_flush_loop,
+                args=(weakref.ref(self), self._stop, metrics_flush_interval_seconds),
+                name="template-cache-metrics",
+                daemon=True,
+            )
+            weakref.finalize(self, self._stop.set)
+            self._thread.start()
+
+    def __repr__(self) -> str:
+        """Show the limits and how full the cache is."""
+        return (
+            f"TemplateCache(cached={len(self._entries)}/{self.max_templates}, "
+            f"bytes={self._total_bytes}/{self.max_size_bytes}, ttl_seconds={self.ttl_seconds})"
+        )
+
+    # -- keys --------------------------------------------------------------------------------------------
+
+    def _resolve(self, raw: str) -> str:
+        resolved = os.path.realpath(raw)
+        if os.path.isabs(raw):
+            if len(self._resolved) >= _RESOLVE_MEMO_LIMIT:
+                self._resolved.clear()
+            self._resolved[raw] = resolved
+        return resolved
+
+    # -- get ---------------------------------------------------------------------------------------------
+
+    def get(
+        self,
+        template_name: str,
+        template_type: str,
+        file_path: Path | str,
+        loader_func: Loader | None = None,
+    ) -> tuple[str, bool]:
+        """Return ``(content, hit)`` for the template file, loading it with ``loader_func`` on a miss.
+
+        ``loader_func`` receives ``file_path`` as a :class:`~pathlib.Path` and returns the content
+        (default: :func:`read_utf8`). A file that cannot be stat'ed raises that ``OSError``
+        (:class:`FileNotFoundError` for a missing file) and is never a hit; a loader's exception
+        propagates to this call and to every call waiting for the same load.
+        """
+        start = perf_counter_ns()
+        if type(file_path) is str:
+            raw = file_path
+        elif isinstance(file_path, PurePath):
+            raw = str(file_path)  # what os.fspath returns, one Python call cheaper
+        else:
+            raw = os.fspath(file_path)
+        rpath = self._resolved.get(raw)
+        if rpath is None:
+            rpath = self._resolve(raw)
+        key = (template_type, template_name, rpath)
+        try:
+            st = os.stat(raw)
+        except OSError:
+            self._stat_failed(key)
+            raise
+        # The hit path is written out inline (no helper calls, explicit acquire/release): it is the one
+        # that must be cheap.
+        lock = self._lock
+        lock.acquire()
+        try:
+            now = start * 1e-9 if self._now_from_start else self._clock()
+            entry = self._entries.get(key)
+            if (
+                entry is not None
+                and entry.mtime_ns == st.st_mtime_ns
+                and entry.st_size == st.st_size
+                and entry.ino == st.st_ino
+                and entry.ctime_ns == st.st_ctime_ns
+                and now - entry.last_access <= self._ttl_or_inf
+            ):
+                entry.last_access = now
+                entry.hit_count += 1
+                self._entries.move_to_end(key)
+                self._hits += 1
+                if self._collect:
+                    self._note_hit(key, entry, now)
+                self._cached_ns += perf_counter_ns() - start
+                return entry.content, True
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+                leader = True
+            else:
+                flight.waiters += 1
+                leader = False
+        finally:
+            lock.release()
+        if leader:
+            path = file_path if isinstance(file_path, Path) else Path(raw)
+            return self._lead(key, path, flight, entry, now, loader_func, start, counted=True)
+        return self._follow(key, flight, start)
+
+    def _stat_failed(self, key: _Key) -> None:
+        with self._lock:
+            self._drop(key)
+            self._c.misses += 1
+            self._c.failed += 1
+
+    def _follow(self, key: _Key, flight: _Flight, start: int) -> tuple[str, bool]:
+        flight.done.wait()
+        with self._lock:
+            if not flight.ok:
+                self._c.misses += 1
+                self._c.failed += 1
+            else:
+                now = self._clock()
+                entry = flight.entry
+                if entry is not None and self._entries.get(key) is entry:
+                    entry.last_access = now
+                    entry.hit_count += 1
+                    self._entries.move_to_end(key)
+                    if self._collect:
+                        self._note_hit(key, entry, now)
+                self._hits += 1
+                self._c.coalesced += 1
+                self._cached_ns += perf_counter_ns() - start
+                return flight.content, True
+        assert flight.error is not None
+        raise flight.error
+
+    def _lead(
+        self,
+        key: _Key,
+        path: Path,
+        flight: _Flight,
+        snapshot: _Entry | None,
+        started_at: float,
+        loader_func: Loader | None,
+        start: int,
+        *,
+        counted: bool,
+    ) -> tuple[str, bool]:
+        """Revalidate or load ``key`` outside the lock, then publish the outcome to the flight's waiters."""
+        io_path = os.fspath(path)
+        ttl = self._ttl
+        expired = snapshot is not None and ttl is not None and started_at - snapshot.last_access > ttl
+        content = ""
+        digest = ""
+        size = 0
+        try:
+            st = os.stat(io_path)
+            # The hash is taken before the loader reads the file, so the content is never older than the
+            # hash: a change racing with the load costs at worst one extra load, never stale content.
+            # The default loader shares this one read.
+            digest, data = _read_and_hash(io_path, keep=loader_func is None)
+            revalidated = snapshot is not None and not expired and digest == snapshot.content_hash
+            if revalidated:
+                assert snapshot is not None
+                content = snapshot.content
+            else:
+                if data is not None:
+                    content = data.decode("utf-8")
+                else:
+                    assert loader_func is not None
+                    content = loader_func(path)
+                if not isinstance(content, str):
+                    raise OnexError(
+                        "template loader must return str",
+                        ErrorCode.VALIDATION_ERROR,
+                        {"file_path": str(path), "returned": type(content).__name__},
+                    )
+                size = _utf8_len(content)
+            trusted = max(st.st_mtime_ns, st.st_ctime_ns) < time.time_ns() - self._racy_ns
+        except BaseException as exc:
+            with self._lock:
+                self._drop(key)
+                if counted:
+                    self._c.misses += 1
+                    self._c.failed += 1
+                flight.error = exc
+                self._land(key, flight)
+            raise
+
+        with self._lock:
+            now = self._clock()
+            current = self._entries.get(key)
+            if revalidated:
+                assert snapshot is not None
+                entry: _Entry | None = snapshot
+                if current is snapshot:
+                    snapshot.set_signature(st, trusted)
+                    snapshot.last_access = now
+                    self._entries.move_to_end(key)
+                    if counted:
+                        snapshot.hit_count += 1
+                else:
+                    entry = None  # invalidated or evicted meanwhile: the content is still right
+                if counted:
+                    self._hits += 1
+                    self._c.revalidated += 1
+                    if self._collect:
+                        self._note_hit(key, snapshot, now)
+                    self._cached_ns += perf_counter_ns() - start
+            else:
+                entry = _Entry(key, str(path), content, digest, size, now)
+                entry.set_signature(st, trusted)
+                if counted:
+                    entry.from_get = 1
+                    self._c.misses += 1
+                    if snapshot is None:
+                        self._c.cold += 1
+                    elif expired:
+                        self._c.expired += 1
+                    else:
+                        self._c.changed += 1
+                else:
+                    self._c.warmup_loads += 1
+                self._c.loads += 1
+                if size > self.max_size_bytes:
+                    self._c.oversize += 1
+                    self._drop(key)
+                    entry = None
+                elif flight.no_store:
+                    entry = None
+                else:
+                    self._insert(entry)
+                elapsed = perf_counter_ns() - start
+                self._uncached_ns += elapsed
+                self._uncached_n += 1
+                if self._collect:
+                    self._note_load(key, str(path), digest, size, now, elapsed, counted=counted)
+            flight.ok = True
+            flight.content = content
+            flight.entry = entry
+            self._land(key, flight)
+        return content, revalidated
+
+    def _land(self, key: _Key, flight: _Flight) -> None:
+        """Finish ``flight`` (lock held): forget it and wake its waiters."""
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        flight.done.set()
+
+    # -- bookkeeping (lock held) -------------------------------------------------------------------------
+
+    def _drop(self, key: _Key) -> _Entry | None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._total_bytes -= entry.size_bytes
+        return entry
+
+    def _insert(self, entry: _Entry) -> None:
+        self._drop(entry.key)
+        self._entries[entry.key] = entry
+        self._total_bytes += entry.size_bytes
+        if len(self._entries) > self.max_templates or self._total_bytes > self.max_size_bytes:
+            self._purge_expired(entry.last_access)
+        while len(self._entries) > self.max_templates:
+            self._drop(next(iter(self._entries)))
+            self._c.evictions_by_count += 1
+        while self._total_bytes > self.max_size_bytes:
+            self._drop(next(iter(self._entries)))
+            self._c.evictions_by_size += 1
+
+    def _purge_expired(self, now: float) -> None:
+        """Drop entries whose TTL ran out; they sit at the LRU end, as TTL counts from the last access."""
+        ttl = self._ttl
+        if ttl is None:
+            return
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if now - oldest.last_access <= ttl:
+                return
+            self._drop(oldest.key)
+            self._c.expirations += 1
+
+    def _note_hit(self, key: _Key, entry: _Entry, now: float) -> None:
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(entry.file_path, entry.content_hash, entry.size_bytes, now)
+        pending.hits += 1
+        pending.last_access = now
+
+    def _note_load(
+        self,
+        key: _Key,
+        file_path: str,
+        digest: str,
+        size: int,
+        now: float,
+        elapsed_ns: int,
+        *,
+        counted: bool,
+    ) -> None:
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(file_path, digest, size, now)
+        else:
+            pending.file_path, pending.content_hash, pending.size_bytes = file_path, digest, size
+            pending.last_access = now
+        if counted:
+            pending.misses += 1
+        pending.loads += 1
+        pending.load_ns += elapsed_ns
+
+    def _wall(self, clock_value: float) -> datetime:
+        return datetime.fromtimestamp(self._wall_anchor + (clock_value - self._clock_anchor), tz=UTC)
+
+    # -- warmup ------------------------------------------------------------------------------------------
+
+    def warmup(
+        self,
+        templates_dir: Path | str,
+        template_types: Sequence[str],
+        *,
+        files: Iterable[tuple[str, str, Path | str]] = (),
+        loader_func: Loader | None = None,
+    ) -> int:
+        """Preload the templates of ``template_types`` found in ``templates_dir``; return how many were loaded.
+
+        Which files belong to a type is described in the module docstring ("Warmup file convention");
+        ``files`` adds ``(template_name, template_type, path)`` triples. Templates already cached and
+        unchanged are not reloaded and not counted; a file that fails to load is logged and skipped. Warmup
+        loads count as neither hits nor misses. A missing ``templates_dir`` raises :class:`OnexError`
+        with code ``NOT_FOUND``.
+        """
+        root = Path(templates_dir)
+        if not root.is_dir():
+            raise OnexError(
+                "templates directory not found",
+                ErrorCode.NOT_FOUND,
+                {"templates_dir": str(root)},
+            )
+        wanted: list[tuple[str, str, Path]] = []
+        for template_type in template_types:
+            wanted.extend((p.stem, template_type, p) for p in _files_for_type(root, template_type))
+        wanted.extend((name, ttype, Path(path)) for name, ttype, path in files)
+        loaded = 0
+        seen: set[tuple[str, str, str]] = set()
+        for name, template_type, path in wanted:
+            marker = (template_type, name, os.path.realpath(path))
+            if marker in seen:
+                continue
+            seen.add(marker)
+            try:
+                if self._warm_one(name, template_type, path, loader_func):
+                    loaded += 1
+            except Exception as exc:
+                _logger.warning(
+                    "template warmup skipped a file",
+                    metadata={
+                        "template_name": name,
+                        "template_type": template_type,
+                        "file_path": str(path),
+                        "error": f"{type(exc).__name__}: {exc}",
+                    },
+                )
+        return loaded
+
+    def _warm_one(self, name: str, template_type: str, path: Path, loader: Loader | None) -> bool:
+        """Load one template unless it is cached and valid; return whether it is now newly cached."""
+        start = perf_counter_ns()
+        key = (template_type, name, os.path.realpath(path))
+        st = os.stat(path)
+        with self._lock:
+            now = self._clock()
+            entry = self._entries.get(key)
+            ttl = self._ttl
+            if entry is not None and entry.matches(st) and (ttl is None or now - entry.last_access <= ttl):
+                return False
+            flight = self._flights.get(key)
+            if flight is not None:
+                return False  # someone is loading it right now
+            flight = self._flights[key] = _Flight()
+        self._lead(key, path, flight, entry, now, loader, start, counted=False)
+        return flight.entry is not None and flight.entry is not entry
+
+    # -- invalidation ------------------------------------------------------------------------------------
+
+    def invalidate(self, name: str) -> int:
+        """Remove every entry whose template name is ``name`` (any type, any path); return how many."""
+        with self._lock:
+            keys = [key for key in self._entries if key[1] == name]
+            for key in keys:
+                self._drop(key)
+            for key, flight in self._flights.items():
+                if key[1] == name:
+                    flight.no_store = True
+            self._c.invalidations += len(keys)
+            return len(keys)
+
+    def invalidate_all(self) -> int:
+        """Remove every entry; return how many there were."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            self._total_bytes = 0
+            for flight in self._flights.values():
+                flight.no_store = True
+            self._c.invalidations += count
+            return count
+
+    # -- statistics --------------------------------------------------------------------------------------
+
+    def get_stats(self) -> CacheStats:
+        """Return the user guide's statistics (see the module docstring for how times are measured)."""
+        with self._lock:
+            return self._stats_locked()
+
+    def _stats_locked(self) -> CacheStats:
+        self._purge_expired(self._clock())
+        c = self._c
+        hits = self._hits
+        total = hits + c.misses
+        avg_uncached = self._uncached_ns / self._uncached_n / 1e6 if self._uncached_n else 0.0
+        avg_cached = self._cached_ns / hits / 1e6 if hits else 0.0
+        both = self._uncached_n > 0 and hits > 0
+        saved = hits * (avg_uncached - avg_cached) if both else 0.0
+        improvement = (avg_uncached - avg_cached) / avg_uncached * 100 if both and avg_uncached > 0 else 0.0
+        return {
+            "hits": hits,
+            "misses": c.misses,
+            "hit_rate": hits / total if total else 0.0,
+            "evictions": c.evictions_by_count + c.evictions_by_size,
+            "invalidations": c.invalidations,
+            "cached_templates": len(self._entries),
+            "total_size_bytes": self._total_bytes,
+            "total_size_mb": self._total_bytes / _MIB,
+            "avg_uncached_load_ms": avg_uncached,
+            "avg_cached_load_ms": avg_cached,
+            "time_saved_ms": saved,
+            "improvement_percent": improvement,
+            "capacity_usage_percent": len(self._entries) / self.max_templates * 100,
+            "memory_usage_percent": self._total_bytes / self.max_size_bytes * 100,
+        }
+
+    def get_detailed_stats(self) -> DetailedCacheStats:
+        """Return :meth:`get_stats` plus ``templates``: one :class:`TemplateInfo` per cached template."""
+        with self._lock:
+            stats = self._stats_locked()
+            entries = list(self._entries.values())
+            rows = [
+                (
+                    e.hit_count + e.from_get,
+                    e.hit_count,
+                    e.key,
+                    e.file_path,
+                    e.size_bytes,
+                    e.loaded_at,
+                    e.last_access,
+                    e.content_hash,
+                )
+                for e in entries
+            ]
+        rows.sort(key=lambda row: (-row[0], row[2]))
+        templates: list[TemplateInfo] = [
+            {
+                "name": key[1],
+                "type": key[0],
+                "file_path": file_path,
+                "size_bytes": size,
+                "access_count": access,
+                "hit_count": hits,
+                "loaded_at": self._wall(loaded),
+                "last_accessed_at": self._wall(last),
+                "content_hash": digest,
+            }
+            for access, hits, key, file_path, size, loaded, last, digest in rows
+        ]
+        return {**stats, "templates": templates}
+
+    def get_counters(self) -> dict[str, int]:
+        """Return the raw counters behind the statistics, for diagnosis.
+
+        ``hits`` = ``coalesced`` (waited for another caller's load) + ``revalidated`` (re-hashed, unchanged) +
+        plain stat-validated hits; ``misses`` = ``cold`` + ``changed`` + ``expired`` + ``failed`` (raised);
+        ``oversize`` counts loads served but not cached, ``loads`` loader calls (``warmup_loads`` included),
+        ``evictions_by_count`` + ``evictions_by_size`` = ``evictions``, ``expirations`` entries dropped for
+        TTL without being asked for, ``sink_failures`` metrics batches the sink rejected. Two gauges describe
+        the moment of the call: ``in_flight`` (loads or re-validations running) and ``waiting`` (calls waiting
+        for one of them).
+        """
+        with self._lock:
+            return {
+                "hits": self._hits,
+                **self._c.as_dict(),
+                "in_flight": len(self._flights),
+                "waiting": sum(flight.waiters for flight in self._flights.values()),
+            }
+
+    # -- metrics seam ------------------------------------------------------------------------------------
+
+    def flush_metrics(self) -> int:
+        """Hand the pending metric deltas to the sink now; return how many records it accepted.
+
+        Does nothing (returns 0) without a sink or when nothing is pending. A sink that raises keeps its
+        batch pending for the next flush; the failure is logged, never raised.
+        """
+        sink = self._sink
+        if sink is None:
+            return 0
+        with self._flush_lock:
+            with self._lock:
+                if not self._pending:
+                    return 0
+                pending, self._pending = self._pending, {}
+            items = list(pending.items())
+            delivered = 0
+            for offset in range(0, len(items), self._batch_size):
+                chunk = items[offset : offset + self._batch_size]
+                batch = [self._record(key, p) for key, p in chunk]
+                try:
+                    sink(batch)
+                except Exception as exc:
+                    self._requeue(items[offset:])
+                    with self._lock:
+                        self._c.sink_failures += 1
+                    _logger.warning(
+                        "template cache metrics sink failed; the batch stays pending",
+                        metadata={"records": len(items) - offset, "error": f"{type(exc).__name__}: {exc}"},
+                    )
+                    break
+                delivered += len(batch)
+            return delivered
+
+    def _record(self, key: _Key, p: _Pending) -> dict[str, Any]:
+        record: MetricsRecord = {
+            "template_name": key[1],
+            "template_type": key[0],
+            "file_path": p.file_path,
+            "content_hash": p.content_hash,
+            "size_bytes": p.size_bytes,
+            "hits_delta": p.hits,
+            "misses_delta": p.misses,
+            "loads_delta": p.loads,
+            "load_ms_delta": p.load_ns / 1e6,
+            "last_accessed_at": self._wall(p.last_access),
+        }
+        return dict(record)
+
+    def _requeue(self, items: list[tuple[_Key, _Pending]]) -> None:
+        with self._lock:
+            for key, old in items:
+                new = self._pending.get(key)
+                if new is None:
+                    self._pending[key] = old
+                    continue
+                new.hits += old.hits
+                new.misses += old.misses
+                new.loads += old.loads
+                new.load_ns += old.load_ns
+                new.last_access = max(new.last_access, old.last_access)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Stop the background flush thread (waiting up to ``timeout`` seconds) and flush pending metrics.
+
+        The cache keeps serving ``get`` afterwards, but collects no more metrics. Calling it again is a no-op.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        with self._lock:
+            self._collect = False
+        self.flush_metrics()
+
+    async def cleanup_async(self) -> None:
+        """Do :meth:`close` without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> TemplateCache:
+        """Return the cache; leaving the block awaits :meth:`cleanup_async`."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Clean up on leaving an ``async with`` block."""
+        await self.cleanup_async()
+
+    def __enter__(self) -> TemplateCache:
+        """Return the cache; leaving the block calls :meth:`close`."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close on leaving a ``with`` block."""
+        self.close()
+
+
+def _files_for_type(root: Path, template_type: str) -> list[Path]:
+    """Return the warmup files of one type under ``root``, in a deterministic order."""
+    needle = template_type.lower()
+    found: list[Path] = []
+    for child in sorted(root.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_file() and needle in child.name.lower():
+            found.append(child)
+        elif child.is_dir() and child.name.lower() == needle:
+            for dirpath, dirnames, filenames in os.walk(child):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found.extend(
+                    Path(dirpath, name)
+                    for name in sorted(filenames)
+                    if not name.startswith(".") and os.path.isfile(os.path.join(dirpath, name))
+                )
+    return found
