@@ -1,15 +1,12 @@
 """Every Stream 8 example of the user guide runs as written, and its jq queries work on our files.
 
-The code blocks are read from the guide itself (``../shared/SPEC-user-guide.md`` beside the checkout, or the
-file named by ``AGENTS_GUIDE_PATH``). Only names the guide leaves to the reader are supplied (``do_work``,
+The code blocks are read from the guide itself (see ``tests._guide``). Only names the guide leaves to the reader are supplied (``do_work``,
 ``risky_operation``, ``logger1``...), and ``/var/log/agents`` is pointed at a temporary directory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,29 +18,13 @@ import pytest
 
 from agents.lib.log_rotation import LogRotationConfig, configure_global_rotation, remove_rotation
 from agents.lib.structured_logger import get_logger
+from tests._guide import code_blocks
 
 GUIDE_ID = "550e8400-e29b-41d4-a716-446655440000"
 
 
-def guide_path() -> Path:
-    named = os.environ.get("AGENTS_GUIDE_PATH")
-    path = Path(named) if named else Path(__file__).resolve().parents[3] / "shared" / "SPEC-user-guide.md"
-    if not path.is_file():
-        pytest.fail(f"the user guide is not at {path}; set AGENTS_GUIDE_PATH to its location")
-    return path
-
-
 def stream8_blocks(language: str) -> list[tuple[str, str]]:
-    text = guide_path().read_text(encoding="utf-8")
-    section = text.split("## Stream 8: Structured Logging", 1)[1].split("\n## ", 1)[0]
-    blocks: list[tuple[str, str]] = []
-    heading = ""
-    for match in re.finditer(r"^#### ([^\n]+)$|^```(\w+)\n(.*?)^```", section, re.M | re.S):
-        if match.group(1):
-            heading = match.group(1).strip()
-        elif match.group(2) == language:
-            blocks.append((heading, match.group(3)))
-    return blocks
+    return code_blocks("Stream 8: Structured Logging", language)
 
 
 def reader_supplied_names(log_dir: Path) -> dict[str, Any]:
