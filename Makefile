@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench clean system-deps
+.PHONY: demo test lint bench clean system-deps
+
+DEMO_PRD ?= examples/prd/marketplace_payouts.md
+DEMO_OUT ?= build/marketplace_payouts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +17,11 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	@scripts/ensure-system-deps.sh
+
+## demo: install into .venv, generate the example PRD's service (4 nodes, verified) into build/, run its tests
+demo: $(STAMP)
+	$(BIN)/agents generate $(DEMO_PRD) --out $(DEMO_OUT) --force
+	cd $(DEMO_OUT) && $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider
 
 ## test: install into .venv what the tests need, check style and types, run the whole suite
 test: system-deps $(STAMP)

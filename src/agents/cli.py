@@ -6,18 +6,34 @@ other failures; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from typing import Annotated
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
 
 import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agents import __version__
+from agents.lib.codegen_workflow import (
+    DEFAULT_TIMEOUT_SECONDS,
+    WorkflowHook,
+    WorkflowResult,
+    generate_microservice,
+)
 from agents.lib.config import load_settings
 from agents.lib.errors import ErrorCode, OnexError
+from agents.lib.log_rotation import LogRotationConfig, configure_global_rotation
+from agents.lib.migrations.cli import db_app
+from agents.lib.parallel_generator import GenerationJob, GenerationResult
+from agents.lib.prd_analyzer import PRDAnalysis, analyze_prd
+from agents.lib.structured_logger import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -29,12 +45,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+app.add_typer(db_app, name="db")
+
 _state: dict[str, bool] = {"debug": False}
-_USER_ERRORS = {ErrorCode.VALIDATION_ERROR, ErrorCode.CONFIGURATION_ERROR, ErrorCode.NOT_FOUND}
+_USER_ERRORS = {
+    ErrorCode.VALIDATION_ERROR,
+    ErrorCode.CONFIGURATION_ERROR,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.CONFLICT,
+}
 _HINTS = {
     ErrorCode.CONFIGURATION_ERROR: "check the environment and the .env file; `agents config` shows the settings",
     ErrorCode.VALIDATION_ERROR: "fix the input named above and run the command again",
     ErrorCode.NOT_FOUND: "check the path or name given",
+    ErrorCode.CONFLICT: "pass --force to replace what exists, or choose another --out directory",
+    ErrorCode.TIMEOUT: "raise --timeout, or lower --workers if the machine is busy",
+    ErrorCode.OPERATION_FAILED: "see the errors above; for timeouts raise --timeout; --debug shows tracebacks",
+    ErrorCode.UNAVAILABLE: "check that the database named by DATABASE_URL / POSTGRES_* is running",
 }
 
 
@@ -73,6 +100,191 @@ def config_command(
     Console().print(table)
 
 
+def _log_to_file() -> Path:
+    """Send the JSON log lines of a command to the rotated log file (LOG_DIR, else the data dir)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    handler = configure_global_rotation(LogRotationConfig())
+    return handler.path
+
+
+def _split_types(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [t.strip().upper() for v in values for t in v.split(",") if t.strip()]
+
+
+@app.command("analyze")
+def analyze_command(
+    prd: Annotated[Path, typer.Argument(help="The PRD file (Markdown or plain text).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole analysis as JSON.")] = False,
+) -> None:
+    """Analyse a PRD: what the service is, its node types, entities, external systems and requirements."""
+    _log_to_file()
+    analysis = analyze_prd(prd)
+    if as_json:
+        typer.echo(orjson.dumps(analysis.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_analysis(Console(highlight=False), analysis)
+
+
+def _print_analysis(console: Console, analysis: PRDAnalysis) -> None:
+    head = Table(show_header=False, title=f"PRD analysis: {escape(analysis.title)}", title_justify="left")
+    head.add_row("service", analysis.service_name)
+    head.add_row("domain", analysis.domain)
+    head.add_row("node types", ", ".join(analysis.recommended_node_types))
+    head.add_row(
+        "requirements",
+        f"{len(analysis.functional_requirements)} functional, "
+        f"{len(analysis.non_functional_requirements)} non-functional, {len(analysis.user_stories)} user stories",
+    )
+    head.add_row(
+        "external systems", ", ".join(f"{s.name} ({s.kind})" for s in analysis.external_systems) or "none"
+    )
+    head.add_row("confidence", f"{analysis.confidence_score:.2f}")
+    head.add_row("quality", f"{analysis.quality_baseline.overall:.2f}")
+    console.print(head)
+    hints = Table("node type", "score", "recommended", "evidence", title="Node types", title_justify="left")
+    for hint in analysis.node_type_hints:
+        hints.add_row(
+            hint.node_type,
+            f"{hint.score:.2f}",
+            "yes" if hint.recommended else "",
+            escape(", ".join(hint.evidence)),
+        )
+    console.print(hints)
+    if analysis.entities:
+        entities = Table("entity", "fields", title="Entities", title_justify="left")
+        for entity in analysis.entities:
+            entities.add_row(entity.name, escape(", ".join(f"{f.name}: {f.type}" for f in entity.fields)))
+        console.print(entities)
+    for warning in analysis.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+class _ProgressHook(WorkflowHook):
+    """Shows one progress row per node: a spinner while it is generated and verified, then the outcome."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+        self.started = False
+
+    async def workflow_started(
+        self, session_id: UUID, analysis: PRDAnalysis, jobs: Sequence[GenerationJob]
+    ) -> None:
+        """Show the progress display with a row per node."""
+        self.progress.start()
+        self.started = True
+        for job in jobs:
+            self.tasks[job.node_type] = self.progress.add_task(
+                f"{job.node_type:<13}", total=1, status="generating and verifying"
+            )
+
+    def finished(self, result: GenerationResult, progress: dict[str, Any]) -> None:
+        """Mark the node's row done (the workflow's progress callback)."""
+        task = self.tasks.get(result.node_type)
+        if task is not None:
+            status = "[green]passed[/]" if result.success else "[red]failed[/]"
+            self.progress.update(task, completed=1, status=status)
+
+
+@app.command("generate")
+def generate_command(
+    prd: Annotated[Path, typer.Argument(help="The PRD file (Markdown or plain text).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory the service is written into.")],
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", min=1, help="Nodes generated at once (default: cores, max 4).")
+    ] = None,
+    node_types: Annotated[
+        list[str] | None,
+        typer.Option("--node-types", "-t", help="Node types (EFFECT,COMPUTE,...); default: the PRD's."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Service name (default: from the PRD).")] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip verification (nothing is checked).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace node packages that already exist.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds allowed per node (generation and verification).")
+    ] = DEFAULT_TIMEOUT_SECONDS,
+    no_metrics: Annotated[
+        bool, typer.Option("--no-metrics", help="Do not record the run in the database.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of the table.")] = False,
+) -> None:
+    """Generate the microservice a PRD describes, verify every node, and print a summary.
+
+    The exit status is 0 only when every node was generated and passed verification.
+    """
+    log_file = _log_to_file()
+    err = Console(stderr=True, highlight=False)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json,
+        transient=False,
+    )
+    hook = _ProgressHook(progress)
+    try:
+        result = asyncio.run(
+            generate_microservice(
+                prd,
+                out,
+                node_types=_split_types(node_types),
+                name=name,
+                workers=workers,
+                timeout_seconds=timeout,
+                verify=not no_verify,
+                force=force,
+                enable_metrics=not no_metrics,
+                hooks=[hook],
+                progress_callback=hook.finished,
+            )
+        )
+    finally:
+        if hook.started:
+            progress.stop()
+    if as_json:
+        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_summary(Console(highlight=False), result, log_file)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> None:
+    table = Table("node", "package", "files", "verification", "time", title=f"Service {result.service_name}")
+    for r in result.results:
+        if r.verification is None:
+            verdict = "[red]failed[/]" if not r.success else "[yellow]not verified[/]"
+        elif r.verification.passed:
+            verdict = (
+                f"[green]passed[/] ({len(r.verification.checks)} checks, {r.verification.tests_passed} tests)"
+            )
+        else:
+            verdict = "[red]failed:[/] " + escape(", ".join(c.name for c in r.verification.failed_checks))
+        package = Path(r.output_path).name if r.output_path else "-"
+        table.add_row(r.node_type, package, str(len(r.generated_files)), verdict, f"{r.duration_ms / 1000:.1f} s")
+    console.print(table)
+    for r in result.failed:
+        console.print(f"[red]{r.node_type}:[/] {escape(r.error or 'failed')}")
+    passed = len(result.results) - len(result.failed)
+    cache = result.template_cache
+    console.print(
+        f"{passed}/{len(result.results)} nodes passed in {result.wall_ms / 1000:.1f} s "
+        f"with {result.workers} worker(s), speedup {result.speedup:.2f}x; "
+        f"template cache hit rate {cache.get('hit_rate', 0.0):.0%}"
+    )
+    console.print(f"service: {escape(str(result.output_dir))}")
+    console.print(f"logs: {escape(str(log_file))}  (correlation id {result.correlation_id})")
+    if result.success and result.verified:
+        console.print(f"run its tests: cd {escape(str(result.output_dir))} && python -m pytest")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; turn framework errors into one line and an exit code."""
     try:
@@ -82,6 +294,11 @@ def main(argv: list[str] | None = None) -> None:
             raise
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
+        errors = exc.details.get("errors")
+        if isinstance(errors, dict):
+            labels = exc.details.get("node_types") or list(errors)
+            for label, message in zip(labels, errors.values(), strict=False):
+                err.print(f"  {escape(str(label))}: {escape(str(message))}", markup=True)
         hint = _HINTS.get(exc.code)
         if hint:
             err.print(f"[dim]hint: {escape(hint)}[/]", markup=True)

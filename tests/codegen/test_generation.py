@@ -23,14 +23,14 @@ def test_service_layout(generated_service: Path) -> None:
     names = sorted(p.name for p in generated_service.iterdir())
     assert names == [
         "README.md",
-        "node_library_library_loans_compute",
-        "node_library_library_loans_effect",
-        "node_library_library_loans_orchestrator",
-        "node_library_library_loans_reducer",
+        "node_library_loans_compute",
+        "node_library_loans_effect",
+        "node_library_loans_orchestrator",
+        "node_library_loans_reducer",
         "onex_runtime",
         "pyproject.toml",
     ]
-    node = generated_service / "node_library_library_loans_effect"
+    node = generated_service / "node_library_loans_effect"
     assert sorted(p.name for p in node.iterdir()) == [
         "__init__.py",
         "contract.yaml",
@@ -45,9 +45,7 @@ def test_service_layout(generated_service: Path) -> None:
 
 
 def test_contract_content(generated_service: Path) -> None:
-    contract = yaml.safe_load(
-        (generated_service / "node_library_library_loans_reducer" / "contract.yaml").read_text()
-    )
+    contract = yaml.safe_load((generated_service / "node_library_loans_reducer" / "contract.yaml").read_text())
     assert contract["class_name"] == "NodeLibraryLoansReducer"
     assert contract["node_type"] == "REDUCER"
     assert contract["fsm"]["initial"] == "available"
@@ -97,7 +95,7 @@ def test_prd_text_is_only_ever_a_string_literal(tmp_path: Path) -> None:
     generator = CodeGenerator()
     generator.generate_node(effect_spec(description=NASTY), tmp_path)
     generator.close()
-    node_py = (tmp_path / "node_library_library_loans_effect" / "node.py").read_text()
+    node_py = (tmp_path / "node_library_loans_effect" / "node.py").read_text()
     tree = ast.parse(node_py)
     assigned = {
         node.targets[0].id: node.value
@@ -114,7 +112,7 @@ def test_prd_text_is_only_ever_a_string_literal(tmp_path: Path) -> None:
     assert description.value == NASTY
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "system"]
     assert calls == []
-    contract = yaml.safe_load((tmp_path / "node_library_library_loans_effect" / "contract.yaml").read_text())
+    contract = yaml.safe_load((tmp_path / "node_library_loans_effect" / "contract.yaml").read_text())
     assert contract["description"] == NASTY
     readme = (tmp_path / "README.md").read_text()
     assert 'rf /") \\# {{ jinja }} {% x %} üñí €' in readme  # Markdown specials escaped, on one line

@@ -107,5 +107,7 @@ def test_fsm_rules() -> None:
 def test_derived_names() -> None:
     spec = effect_spec()
     assert spec.class_name == "NodeLibraryLoansEffect"
-    assert spec.package_name == "node_library_library_loans_effect"
+    assert spec.package_name == "node_library_loans_effect"  # the domain "library" is not repeated
+    other = spec.model_copy(update={"domain": "lending"})
+    assert other.package_name == "node_lending_library_loans_effect"
     assert spec.ports[0].key == "RECORD_STORE"

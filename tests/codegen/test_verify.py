@@ -10,7 +10,7 @@ import pytest
 from agents.lib.codegen.verify import verify_generated
 from agents.lib.errors import ErrorCode, OnexError
 
-EFFECT = "node_library_library_loans_effect"
+EFFECT = "node_library_loans_effect"
 
 
 def edit(path: Path, old: str, new: str) -> None:

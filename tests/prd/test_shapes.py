@@ -613,3 +613,20 @@ def test_use_cases_and_scope_are_requirement_sections() -> None:
         "A respondent submits answers.",
         "Results are stored for two years.",
     ]
+
+
+def test_the_service_itself_is_not_an_entity_of_prose() -> None:
+    text = (
+        "# Payouts\n\n## Overview\n\nThis service stores every sale, calculates the commission and the net "
+        "amount owed.\nOur platform has sellers, buyers and admins.\n\n## Requirements\n\n"
+        "- The service stores each sale in PostgreSQL.\n- A Seller has name, email and iban.\n"
+    )
+    analysis = analyze_prd(text)
+    assert [e.name for e in analysis.entities] == ["Seller"]
+    assert [f.name for f in analysis.entities[0].fields] == ["name", "email", "iban"]
+
+
+def test_a_banks_http_api_is_an_external_http_api() -> None:
+    text = "# Payouts\n\n## Requirements\n\n- Send the transfer file to the bank's HTTP API every Monday.\n"
+    analysis = analyze_prd(text)
+    assert "HTTP API" in [s.name for s in analysis.external_systems]

@@ -58,7 +58,9 @@ _BAD_SUBJECTS = word_set(
     "each who user's users they he she one everyone everything nothing something ui frontend "
     "backend database project product document prd"
 )
-_SUBJECT_SKIP = frozenset({"each", "every", "a", "an", "the", "any", "all"})
+_SUBJECT_SKIP = frozenset(
+    {"each", "every", "a", "an", "the", "any", "all", "this", "that", "these", "those", "our", "its"}
+)
 _HAS_MARKERS = (
     " has the following fields ",
     " has fields ",
@@ -699,7 +701,8 @@ def _from_phrase(sentence: str, ents: _Entities, in_data_model: bool) -> None:
         if not 1 <= len(subject_words) <= 2:
             return
         subject = " ".join(subject_words).strip("*`:,")
-        if subject.lower() in _BAD_SUBJECTS or subject.lower().rstrip("s") in _BAD_SUBJECTS:
+        head = subject_words[-1].lower().strip("*`:,")
+        if any(w in _BAD_SUBJECTS for w in (subject.lower(), subject.lower().rstrip("s"), head, head.rstrip("s"))):
             return
         if not (in_data_model or subject[:1].isupper() or subject_words[0] != flat.split()[0]):
             return

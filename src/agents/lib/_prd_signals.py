@@ -384,7 +384,7 @@ _GENERIC: list[tuple[str, ExternalSystemKind, tuple[tuple[str, ...], ...]]] = [
 ]
 _API_CONTEXT = word_set(
     "external third partner vendor upstream remote gateway provider call calls "
-    "calling invoke invokes fetch fetches"
+    "calling invoke invokes fetch fetches bank banks carrier carriers"
 )
 
 

@@ -1173,6 +1173,37 @@ class CodegenPersistence:
 
         Each item is a :class:`TemplateCacheDelta` or a mapping with its field names. Never raises.
         """
+        self.buffer_template_cache_stats(rows)
+
+    def template_cache_sink(self) -> Callable[[list[dict[str, Any]]], None]:
+        """Return a ``metrics_sink`` for :class:`~agents.lib.template_cache.TemplateCache` writing here.
+
+        The sink takes the cache's records (``hits_delta``, ``misses_delta``, ``loads_delta``,
+        ``load_ms_delta``, ...), buffers them without waiting (from any thread), and they reach
+        ``template_cache_metadata`` with the next batch. Never raises.
+        """
+
+        def sink(records: list[dict[str, Any]]) -> None:
+            self.buffer_template_cache_stats(
+                TemplateCacheDelta(
+                    template_name=r["template_name"],
+                    template_type=r["template_type"],
+                    file_path=r["file_path"],
+                    hits=r.get("hits_delta", 0),
+                    misses=r.get("misses_delta", 0),
+                    loads=r.get("loads_delta", 0),
+                    load_time_ms=r.get("load_ms_delta", 0.0),
+                    size_bytes=r.get("size_bytes"),
+                    content_hash=r.get("content_hash"),
+                    last_accessed_at=r.get("last_accessed_at"),
+                )
+                for r in records
+            )
+
+        return sink
+
+    def buffer_template_cache_stats(self, rows: Iterable[TemplateCacheDelta | Mapping[str, Any]]) -> None:
+        """Do :meth:`record_template_cache_stats` synchronously, from any thread. Never raises."""
         try:
             items = list(rows)
         except Exception as exc:

@@ -265,8 +265,10 @@ class NodeSpec(BaseModel):
 
     @property
     def package_name(self) -> str:
-        """``node_<domain>_<service>_<type>``."""
-        return f"node_{self.domain}_{self.service_snake}_{self.node_type.lower()}"
+        """``node_<domain>_<service>_<type>``; the domain is not repeated when the service name starts with it."""
+        service = self.service_snake
+        prefix = "" if service == self.domain or service.startswith(f"{self.domain}_") else f"{self.domain}_"
+        return f"node_{prefix}{service}_{self.node_type.lower()}"
 
     def entity(self, name: str) -> EntitySpec:
         """Return the entity named ``name``."""
