@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import filecmp
 import shutil
+from collections import OrderedDict
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
 
@@ -128,6 +130,24 @@ def test_pyrepr_refuses_other_objects() -> None:
         pyrepr(object())
 
 
+@pytest.mark.parametrize("value", [[object()], {"k": object()}, {"k": [1, {2: object()}]}, ("a", [object()])])
+def test_pyrepr_refuses_other_objects_nested(value: object) -> None:
+    with pytest.raises(TypeError, match="cannot embed object"):
+        pyrepr(value)
+
+
+def test_pyrepr_gives_the_same_literal_for_builtins_and_their_subclasses() -> None:
+    """Exact built-in types take a fast path; subclasses the general one; both give the same literal."""
+
+    class Text(str):
+        pass
+
+    assert pyrepr([True, 1, 1.5, None, "s", ("t",)]) == "[True, 1, 1.5, None, 's', ('t',)]"
+    assert pyrepr(OrderedDict(a=[1, (2,)])) == pyrepr({"a": [1, (2,)]}) == "{'a': [1, (2,)]}"
+    assert pyrepr(Text("x")) == pyrepr("x") == "'x'"
+    assert pyrepr({1: {"n": [None]}}) == "{1: {'n': [None]}}"
+
+
 @pytest.mark.parametrize("relative", ["../escape.py", "/etc/passwd", "a/../../b.py", "."])
 def test_writing_outside_the_output_directory_is_refused(tmp_path: Path, relative: str) -> None:
     out = tmp_path / "out"
@@ -186,3 +206,26 @@ def test_rendering_goes_through_the_template_cache() -> None:
     assert misses == 5  # node, models, enums, test_node and the per-type tests template
     assert stats["misses"] == 5
     assert stats["hits"] == 5
+
+
+@pytest.mark.parametrize("name", ["../render.py", "sub/x.j2", ".hidden.j2", "a\\b.j2", "missing.j2"])
+def test_template_names_outside_the_directory_or_missing_are_not_found(name: str) -> None:
+    engine = TemplateEngine()
+    try:
+        for _ in range(2):  # the second lookup goes through the loader's memo of names
+            with pytest.raises(jinja2.TemplateNotFound):
+                engine.render(name)
+    finally:
+        engine.close()
+
+
+def test_a_changed_template_is_rendered_anew(tmp_path: Path) -> None:
+    template = tmp_path / "x.j2"
+    template.write_text("one {{ v }}", encoding="utf-8")
+    engine = TemplateEngine(templates_dir=tmp_path)
+    try:
+        assert engine.render("x.j2", v=1) == "one 1"
+        template.write_text("two {{ v }}!", encoding="utf-8")
+        assert engine.render("x.j2", v=1) == "two 1!"
+    finally:
+        engine.close()

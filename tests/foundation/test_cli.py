@@ -78,3 +78,14 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = run_cli("no-such-command")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_bad_log_level_is_still_one_line() -> None:
+    result = run_cli("config", env={"LOG_LEVEL": "verbose"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == (
+        "error: invalid configuration: LOG_LEVEL: 'VERBOSE' is not a log level; "
+        "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    )
+    assert len(lines) == 2 and lines[1].startswith("hint: ")

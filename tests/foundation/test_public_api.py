@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 
 import pytest
+
+import agents
 
 PUBLIC_API: dict[str, set[str]] = {
     "agents": {"__version__"},
@@ -40,6 +43,7 @@ PUBLIC_API: dict[str, set[str]] = {
     "agents.lib.structured_logger": {
         "JsonFormatter",
         "LineSink",
+        "MemorySink",
         "StreamSink",
         "StructuredHandler",
         "StructuredLogger",
@@ -64,6 +68,158 @@ PUBLIC_API: dict[str, set[str]] = {
         "get_log_stats",
         "remove_rotation",
     },
+    "agents.lib.codegen_workflow": {
+        "DEFAULT_TIMEOUT_SECONDS",
+        "WorkflowHook",
+        "WorkflowResult",
+        "create_jobs",
+        "default_workers",
+        "generate_microservice",
+    },
+    "agents.lib.db": {
+        "CONNECT_TIMEOUT_S",
+        "DatabaseError",
+        "backend_name",
+        "create_engine",
+        "is_postgres",
+        "is_sqlite",
+        "normalize_dsn",
+        "plain_postgres_dsn",
+        "resolve_dsn",
+        "scrub",
+        "translate_error",
+        "verify_connection",
+    },
+    "agents.lib.db.schema": {
+        "ALL_TABLES",
+        "JSONType",
+        "OUTBOX_STATUSES",
+        "UTCDateTime",
+        "event_outbox",
+        "event_processing_metrics",
+        "generation_performance_metrics",
+        "generation_sessions",
+        "metadata",
+        "mixin_compatibility_matrix",
+        "pattern_feedback_log",
+        "template_cache_metadata",
+        "utcnow",
+    },
+    "agents.lib.migrations": {
+        "ADVISORY_LOCK_KEY",
+        "HEAD_REVISION",
+        "MIGRATIONS_DIR",
+        "MigrationResult",
+        "MigrationStatus",
+        "alembic_config",
+        "apply",
+        "apply_async",
+        "downgrade",
+        "downgrade_async",
+        "status",
+        "status_async",
+    },
+    "agents.lib.migrations.cli": {"db_app"},
+    "agents.lib.persistence": {
+        "BufferStats",
+        "CodegenPersistence",
+        "GenerationSession",
+        "MetricsBuffer",
+        "MixinCompatibility",
+        "OutboxEvent",
+        "PatternFeedbackRecord",
+        "SqlitePool",
+        "TemplateCacheDelta",
+    },
+    "agents.lib.prd_analyzer": {
+        "DecomposedTask",
+        "Entity",
+        "EntityField",
+        "ExternalSystem",
+        "ExternalSystemKind",
+        "FieldType",
+        "MAX_PRD_BYTES",
+        "NodeType",
+        "NodeTypeHint",
+        "Operation",
+        "OperationKind",
+        "PRDAnalysis",
+        "Priority",
+        "QualityBaseline",
+        "RECOMMEND_THRESHOLD",
+        "Requirement",
+        "UserStory",
+        "analyze_prd",
+        "analyze_prd_async",
+    },
+    "agents.lib.template_cache": {
+        "CacheStats",
+        "DetailedCacheStats",
+        "Loader",
+        "MetricsRecord",
+        "MetricsSink",
+        "TemplateCache",
+        "TemplateInfo",
+        "read_utf8",
+    },
+    "agents.lib.parallel_generator": {
+        "BatchStats",
+        "GenerationJob",
+        "GenerationResult",
+        "ParallelGenerator",
+        "ProgressCallback",
+    },
+    "agents.lib.codegen": set(),
+    "agents.lib.codegen.naming": {"is_safe_identifier", "pascal_case", "snake_case", "upper_snake_case"},
+    "agents.lib.codegen.spec": {
+        "EntitySpec",
+        "FIELD_TYPES",
+        "FieldSpec",
+        "FieldType",
+        "FsmSpec",
+        "HookSpec",
+        "NODE_TYPES",
+        "NodeSpec",
+        "NodeType",
+        "OperationKind",
+        "OperationSpec",
+        "PORT_KINDS",
+        "PortKind",
+        "PortSpec",
+        "StepSpec",
+        "TransitionSpec",
+    },
+    "agents.lib.codegen.render": {
+        "RUNTIME_DIR",
+        "RUNTIME_PACKAGE",
+        "TEMPLATES_DIR",
+        "TemplateEngine",
+        "contract_of",
+        "format_python",
+        "render_node",
+        "render_shared",
+        "write_tree",
+    },
+    "agents.lib.codegen.contract": {
+        "ContractEntity",
+        "ContractField",
+        "ContractFsm",
+        "ContractHook",
+        "ContractOperation",
+        "ContractPort",
+        "ContractStep",
+        "ContractTransition",
+        "NodeContract",
+    },
+    "agents.lib.codegen.verify": {"CheckResult", "VerificationReport", "verify_generated"},
+    "agents.lib.codegen.builder": {
+        "DEFAULT_MIXINS",
+        "MixinRecommender",
+        "build_node_spec",
+        "build_node_specs",
+        "plural",
+    },
+    "agents.lib.codegen.generator": {"CodeGenerator", "GeneratedNode"},
 }
 
 
@@ -82,3 +238,17 @@ def test_every_public_name_exists_and_is_documented(module_name: str) -> None:
         value = getattr(module, name)
         if inspect.isfunction(value) or inspect.isclass(value):
             assert getattr(value, "__doc__", None), f"{module_name}.{name} has no docstring"
+
+
+# Not pinned: the runtime copied into generated services (its API is the generated code's), and alembic's
+# environment and revision scripts (run by alembic, not imported by users).
+UNPINNED_PREFIXES = ("agents.lib.codegen.runtime", "agents.lib.migrations.env", "agents.lib.migrations.versions")
+
+
+def test_every_public_module_is_pinned() -> None:
+    found = {
+        m.name
+        for m in pkgutil.walk_packages(agents.__path__, "agents.")
+        if not any(part.startswith("_") for part in m.name.split(".")) and not m.name.startswith(UNPINNED_PREFIXES)
+    }
+    assert found == set(PUBLIC_API) - {"agents"}

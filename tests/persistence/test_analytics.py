@@ -34,6 +34,21 @@ async def test_empty_summaries(store: CodegenPersistence) -> None:
     assert (cache["total_templates"], cache["overall_hit_rate"]) == (0, None)
 
 
+async def test_p95_is_the_nearest_rank_for_every_count_with_ties(store: CodegenPersistence) -> None:
+    """The p95 of 1..60 rows (with repeated values) is the nearest-rank one on both backends."""
+    now = datetime.now(UTC)
+    values: list[float] = []
+    for n in range(1, 61):
+        value = float((n * 37) % 23)  # repeats values, in no particular order
+        values.append(value)
+        await store.record_event_metric(
+            event_type="t", processing_duration_ms=value, success=True, created_at=now - timedelta(seconds=n)
+        )
+        summary = await store.event_processing_summary(60)
+        assert summary["total_events"] == n
+        assert summary["p95_latency_ms"] == _nearest_rank_p95(values), n
+
+
 async def test_event_summary_honours_window_and_computes_p95(store: CodegenPersistence) -> None:
     now = datetime.now(UTC)
     recent = [float(v) for v in (5, 1, 9, 3, 7, 2, 8, 4, 6, 10, 12, 11, 15, 13, 14, 20, 16, 19, 18, 17, 100)]

@@ -25,6 +25,10 @@ from agents.lib.migrations import (
 from tests._services.postgres import PASSWORD_ROLE, PostgresService
 
 EXPECTED_TABLES = {t.name for t in ALL_TABLES}
+REVISIONS = ("0001_initial", "0002_event_metrics_covering")
+HEAD = REVISIONS[-1]
+APPLIED = "applied 0001_initial\napplied 0002_event_metrics_covering"
+REVERTED = "reverted 0002_event_metrics_covering\nreverted 0001_initial\nnow at base"
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -40,20 +44,20 @@ async def _tables(dsn: str) -> set[str]:
 def test_head_constant_matches_the_scripts() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_current_head() == HEAD_REVISION
-    assert [r.revision for r in script.walk_revisions()] == ["0001_initial"]
+    assert [r.revision for r in script.walk_revisions()] == list(reversed(REVISIONS))
 
 
 async def test_apply_on_empty_database_then_again(backend_dsn: str) -> None:
     assert await _tables(backend_dsn) == set()
     first = await apply_async(backend_dsn)
     assert first.action == "applied"
-    assert first.revisions == ("0001_initial",)
-    assert str(first) == "applied 0001_initial"
+    assert first.revisions == REVISIONS
+    assert str(first) == APPLIED
     assert await _tables(backend_dsn) == EXPECTED_TABLES
 
     second = await apply_async(backend_dsn)
     assert second.action == "already at head"
-    assert str(second) == "already at head 0001_initial"
+    assert str(second) == f"already at head {HEAD}"
     assert await _tables(backend_dsn) == EXPECTED_TABLES
 
 
@@ -76,30 +80,79 @@ async def test_migrated_schema_matches_schema_module(backend_dsn: str) -> None:
 async def test_downgrade_to_base_and_apply_again(backend_dsn: str) -> None:
     await apply_async(backend_dsn)
     down = await downgrade_async("base", backend_dsn)
-    assert down.revisions == ("0001_initial",)
+    assert down.revisions == tuple(reversed(REVISIONS))
     assert down.current is None
-    assert str(down) == "reverted 0001_initial\nnow at base"
+    assert str(down) == REVERTED
     assert await _tables(backend_dsn) == set()
     status = await status_async(backend_dsn)
-    assert (status.current, status.pending) == (None, ("0001_initial",))
+    assert (status.current, status.pending) == (None, REVISIONS)
 
     again = await apply_async(backend_dsn)
-    assert str(again) == "applied 0001_initial"
+    assert str(again) == APPLIED
     assert await _tables(backend_dsn) == EXPECTED_TABLES
+
+
+async def _event_indexes(dsn: str) -> dict[str, list[str]]:
+    engine = create_engine(dsn)
+    try:
+        async with engine.connect() as conn:
+            indexes = await conn.run_sync(lambda c: sa.inspect(c).get_indexes("event_processing_metrics"))
+    finally:
+        await engine.dispose()
+    return {str(ix["name"]): [str(c) for c in ix["column_names"]] for ix in indexes}
+
+
+async def test_covering_index_upgrade_keeps_rows_and_downgrade_restores_indexes(backend_dsn: str) -> None:
+    """0002 swaps the two event-metric indexes for one covering index, on a table that already has rows."""
+    await apply_async(backend_dsn)
+    down = await downgrade_async("0001_initial", backend_dsn)
+    assert str(down) == "reverted 0002_event_metrics_covering\nnow at 0001_initial"
+    assert await _event_indexes(backend_dsn) == {
+        "ix_event_processing_metrics_created_at": ["created_at"],
+        "ix_event_processing_metrics_type_created": ["event_type", "created_at"],
+    }
+    engine = create_engine(backend_dsn)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO event_processing_metrics (event_type, processing_duration_ms, success, created_at)"
+                    " VALUES ('a', 1.5, true, CURRENT_TIMESTAMP), ('b', 2.5, false, CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        await engine.dispose()
+    up = await apply_async(backend_dsn)
+    assert str(up) == "applied 0002_event_metrics_covering"
+    assert await _event_indexes(backend_dsn) == {
+        "ix_event_processing_metrics_created_summary": [
+            "created_at",
+            "event_type",
+            "processing_duration_ms",
+            "success",
+            "batch_size",
+            "retry_count",
+        ]
+    }
+    from agents.lib.persistence import CodegenPersistence
+
+    async with CodegenPersistence(backend_dsn) as store:
+        summary = await store.event_processing_summary(60)
+    assert (summary["total_events"], summary["overall_success_rate"], summary["p95_latency_ms"]) == (2, 0.5, 2.5)
 
 
 async def test_status_output(backend_dsn: str) -> None:
     before = await status_async(backend_dsn)
     assert before.current is None
-    assert before.head == "0001_initial"
+    assert before.head == HEAD
     assert not before.at_head
-    assert "pending: 0001_initial" in str(before)
+    assert "pending: " + ", ".join(REVISIONS) in str(before)
     await apply_async(backend_dsn)
     after = await status_async(backend_dsn)
-    assert after.current == "0001_initial"
+    assert after.current == HEAD
     assert after.at_head
     assert after.pending == ()
-    assert str(after).splitlines()[1:] == ["current: 0001_initial", "head: 0001_initial", "up to date"]
+    assert str(after).splitlines()[1:] == [f"current: {HEAD}", f"head: {HEAD}", "up to date"]
 
 
 def _run_module(args: list[str], dsn: str, cwd: Path) -> subprocess.Popen[str]:
@@ -122,7 +175,7 @@ def test_apply_from_two_processes_at_once(backend_dsn: str, tmp_path: Path) -> N
     codes = [p.returncode for p in procs]
     assert codes == [0, 0], outputs
     lines = sorted(out.strip() for out, _ in outputs)
-    assert lines == ["already at head 0001_initial", "applied 0001_initial"]
+    assert lines == [f"already at head {HEAD}", APPLIED]
     assert asyncio.run(_tables(backend_dsn)) == EXPECTED_TABLES
 
 
@@ -132,11 +185,11 @@ def test_module_cli_status_and_downgrade(backend_dsn: str, capsys: pytest.Captur
     assert main(["--dsn", backend_dsn, "status"]) == 0
     out = capsys.readouterr().out
     assert "current: none" in out
-    assert "pending: 0001_initial" in out
+    assert "pending: " + ", ".join(REVISIONS) in out
     assert main(["--dsn", backend_dsn, "apply"]) == 0
-    assert capsys.readouterr().out.strip() == "applied 0001_initial"
+    assert capsys.readouterr().out.strip() == APPLIED
     assert main(["--dsn", backend_dsn, "downgrade", "base"]) == 0
-    assert capsys.readouterr().out.strip() == "reverted 0001_initial\nnow at base"
+    assert capsys.readouterr().out.strip() == REVERTED
 
 
 def test_typer_db_app(backend_dsn: str) -> None:
@@ -147,7 +200,7 @@ def test_typer_db_app(backend_dsn: str) -> None:
     runner = CliRunner()
     result = runner.invoke(db_app, ["migrate", "--dsn", backend_dsn])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "applied 0001_initial"
+    assert result.output.strip() == APPLIED
     result = runner.invoke(db_app, ["status", "--dsn", backend_dsn])
     assert result.exit_code == 0, result.output
     assert "up to date" in result.output
@@ -165,7 +218,7 @@ def test_default_dsn_is_sqlite_file_in_data_dir(data_dir: Path, tmp_path: Path) 
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "applied 0001_initial"
+    assert proc.stdout.strip() == APPLIED
     assert (data_dir / "agents.db").is_file()
 
 
@@ -237,5 +290,5 @@ async def test_apply_waits_for_the_advisory_lock(postgres_db_dsn: str) -> None:
         result = await task
     finally:
         await holder.close()
-    assert str(result) == "applied 0001_initial"
+    assert str(result) == APPLIED
     assert await _tables(postgres_db_dsn) == EXPECTED_TABLES

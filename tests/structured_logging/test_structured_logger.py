@@ -453,3 +453,22 @@ def test_capture_stdlib_routes_records_to_sinks(sink: CollectingSink) -> None:
         ("third.party", "from stdlib lib", {"k": "v"})
     ]
     assert not any(isinstance(h, StructuredHandler) for h in root.handlers)
+
+
+def test_memory_sink_keeps_lines_in_order_and_clears() -> None:
+    from agents.lib.structured_logger import MemorySink, add_sink, get_logger, remove_sink
+
+    memory = MemorySink()
+    add_sink(memory, "memtest")
+    try:
+        log = get_logger("memtest.part")
+        log.info("one", metadata={"n": 1})
+        log.warning("two")
+        get_logger("elsewhere").info("not routed here")
+        assert memory.messages == ["one", "two"]
+        assert memory.records[0]["metadata"] == {"n": 1}
+        assert repr(memory) == "MemorySink(2 lines)"
+        memory.clear()
+        assert memory.records == []
+    finally:
+        remove_sink(memory)

@@ -262,7 +262,7 @@ async def generate_microservice(
             try:
                 async with generator:
                     results = await generator.generate_nodes_parallel(jobs, session_id)
-                    batch = getattr(generator, "last_batch", None)  # TEMP until BatchStats lands
+                    batch = generator.last_batch
             except OnexError as exc:
                 await _record_session_end(persistence, session_id, "failed", started, exc.message)
                 raise

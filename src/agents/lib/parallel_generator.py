@@ -2,20 +2,27 @@
 
 ``ParallelGenerator.generate_nodes_parallel(jobs, session_id)`` generates and verifies each job's node on a pool
 of ``max_workers`` threads; verification runs pytest, mypy and ruff in subprocesses, so the work spreads over
-the machine's cores. The event loop is never blocked. Each job is bounded by ``timeout_seconds``: a job that
-exceeds it fails with a TIMEOUT error and its subprocesses are killed. Results come back in job order; partial
-failures are results; if every job fails, :class:`~agents.lib.errors.OnexError` is raised with each job's error
-in ``details``.
+the machine's cores. The event loop is never blocked. Each job is bounded by ``timeout_seconds``, counted from
+when a worker starts it (time spent waiting for a free worker does not count): a job that exceeds it fails with
+a TIMEOUT error, and its subprocesses are killed before its result is returned. Results come back in job order;
+partial failures are results; if every job fails, :class:`~agents.lib.errors.OnexError` is raised with each
+job's error in ``details`` (``errors``: job id -> message, ``error_codes``: job id -> code, ``node_types``).
 
 Progress can be polled while a batch runs (``get_progress()``, or the attributes ``_completed_jobs`` and
-``_total_jobs`` the guide's loop reads) or followed with a ``progress_callback``. With ``enable_metrics``, per
-job and per batch durations, the worker count and the measured speedup are written to
-``generation_performance_metrics`` through :class:`~agents.lib.persistence.CodegenPersistence`.
+``_total_jobs`` the guide's loop reads) or followed with a ``progress_callback``. After each batch,
+``last_batch`` holds its :class:`BatchStats`. With ``enable_metrics``, per job and per batch durations, the
+worker count and the measured speedup are written to ``generation_performance_metrics`` through
+:class:`~agents.lib.persistence.CodegenPersistence`.
+
+``cleanup()`` (or leaving ``async with``) cancels running jobs (killing their subprocesses), waits for the
+batch to wind down, stops the worker threads and closes what the generator opened: no thread, process or file
+handle of the generator outlives it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,9 +42,17 @@ from agents.lib.persistence import CodegenPersistence
 from agents.lib.prd_analyzer import PRDAnalysis
 from agents.lib.structured_logger import get_logger
 
-__all__ = ["GenerationJob", "GenerationResult", "ParallelGenerator", "ProgressCallback"]
+__all__ = ["BatchStats", "GenerationJob", "GenerationResult", "ParallelGenerator", "ProgressCallback"]
 
 _log = get_logger(__name__, component="parallel_generator")
+
+_KILL_GRACE_S = 10.0
+"""How long a timed-out job's worker is given to kill its subprocesses before the job is reported anyway."""
+_VERIFY_MARGIN_S = 5.0
+"""Verification's own per-subprocess timeout is the job's plus this, so the job's timeout always fires first."""
+_POLL_S = 0.01
+_SETTLE_S = 1.0
+"""How long cleanup waits for the threads of a closed database driver (aiosqlite's end just after close)."""
 
 
 @dataclass
@@ -75,8 +90,27 @@ class GenerationResult:
     error_code: str | None = None
 
 
-ProgressCallback = Callable[[GenerationResult, dict[str, Any]], None]
-"""Called on the event loop after each job, with its result and :meth:`ParallelGenerator.get_progress`."""
+@dataclass(frozen=True)
+class BatchStats:
+    """One batch: how many jobs and failures, the pool size, and where the time went.
+
+    ``wall_ms`` is the batch's elapsed time, ``busy_ms`` the sum of its jobs' durations, and ``speedup``
+    ``busy_ms / wall_ms``: how many jobs ran at once on average (1.0 when they ran one after another).
+    """
+
+    jobs: int
+    failed: int
+    workers: int
+    wall_ms: float
+    busy_ms: float
+    speedup: float
+
+
+ProgressCallback = Callable[[GenerationResult, dict[str, Any]], Any]
+"""Called on the event loop after each job, with its result and :meth:`ParallelGenerator.get_progress`.
+
+It may be a coroutine function; its coroutine is awaited before the batch goes on.
+"""
 
 
 class ParallelGenerator:
@@ -93,23 +127,35 @@ class ParallelGenerator:
         progress_callback: ProgressCallback | None = None,
         mixin_recommender: MixinRecommender | None = None,
     ) -> None:
-        if max_workers < 1:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise OnexError(
-                "max_workers must be at least 1", ErrorCode.VALIDATION_ERROR, {"max_workers": max_workers}
+                "max_workers must be an integer of at least 1",
+                ErrorCode.VALIDATION_ERROR,
+                {"max_workers": max_workers},
             )
-        if timeout_seconds <= 0:
-            raise OnexError("timeout_seconds must be positive", ErrorCode.VALIDATION_ERROR)
+        if not timeout_seconds > 0:
+            raise OnexError(
+                "timeout_seconds must be positive",
+                ErrorCode.VALIDATION_ERROR,
+                {"timeout_seconds": timeout_seconds},
+            )
         self.max_workers = max_workers
         self.timeout_seconds = float(timeout_seconds)
         self.enable_metrics = enable_metrics
         self.progress_callback = progress_callback
         self.mixin_recommender = mixin_recommender
+        self.last_batch: BatchStats | None = None
         self._generator = generator
         self._owns_generator = generator is None
+        self._generator_lock = threading.Lock()
         self._persistence = persistence
         self._owns_persistence = persistence is None
+        self._threads_before_persistence: set[threading.Thread] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._cancels: set[threading.Event] = set()
+        self._workers: set[asyncio.Future[GenerationResult]] = set()
+        self._batches = 0
+        self._idle: asyncio.Event | None = None
         self._lock = threading.Lock()
         self._completed_jobs = 0
         self._total_jobs = 0
@@ -119,7 +165,7 @@ class ParallelGenerator:
     def __repr__(self) -> str:
         """Show the settings and progress."""
         return (
-            f"ParallelGenerator(max_workers={self.max_workers}, timeout_seconds={self.timeout_seconds}, "
+            f"ParallelGenerator(max_workers={self.max_workers}, timeout_seconds={self.timeout_seconds:g}, "
             f"completed={self._completed_jobs}/{self._total_jobs})"
         )
 
@@ -146,30 +192,52 @@ class ParallelGenerator:
         jobs = list(jobs)
         if not jobs:
             raise OnexError("no jobs to run", ErrorCode.VALIDATION_ERROR)
+        if self._batches:
+            raise OnexError(
+                "a batch is already running on this ParallelGenerator; await it first",
+                ErrorCode.OPERATION_FAILED,
+            )
         with self._lock:
             self._completed_jobs, self._total_jobs, self._failed_jobs = 0, len(jobs), 0
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="agents-generate")
-        if self._generator is None:
-            self._generator = CodeGenerator()
+        self._batches += 1
+        idle = self._idle = asyncio.Event()
+        try:
+            return await self._run_batch(jobs, session_id)
+        finally:
+            self._batches -= 1
+            idle.set()
+
+    async def _run_batch(self, jobs: list[GenerationJob], session_id: UUID | str | None) -> list[GenerationResult]:
         started = time.perf_counter()
         _log.info(
             "Parallel generation started",
             metadata={"jobs": len(jobs), "workers": self.max_workers, "session_id": str(session_id)},
         )
-        results = await asyncio.gather(*(self._run_job(job) for job in jobs))
+        # Jobs are handed to the pool only when a worker is free, so each job's timeout counts its own run.
+        slots = asyncio.Semaphore(self.max_workers)
+        results = list(await asyncio.gather(*(self._run_job(job, slots) for job in jobs)))
         wall_ms = (time.perf_counter() - started) * 1000
         busy_ms = sum(r.duration_ms for r in results)
-        speedup = busy_ms / wall_ms if wall_ms > 0 else 1.0
-        await self._record_metrics(results, session_id, wall_ms, speedup)
         failed = [r for r in results if not r.success]
+        stats = BatchStats(
+            jobs=len(results),
+            failed=len(failed),
+            workers=self.max_workers,
+            wall_ms=wall_ms,
+            busy_ms=busy_ms,
+            speedup=busy_ms / wall_ms if wall_ms > 0 else 1.0,
+        )
+        self.last_batch = stats
+        await self._record_metrics(results, session_id, stats)
         _log.info(
             "Parallel generation finished",
             metadata={
-                "jobs": len(jobs),
-                "failed": len(failed),
-                "wall_ms": round(wall_ms, 1),
-                "speedup": round(speedup, 2),
+                "jobs": stats.jobs,
+                "failed": stats.failed,
+                "wall_ms": round(stats.wall_ms, 1),
+                "speedup": round(stats.speedup, 2),
             },
         )
         if failed and len(failed) == len(results):
@@ -178,45 +246,72 @@ class ParallelGenerator:
                 ErrorCode.OPERATION_FAILED,
                 {
                     "errors": {str(r.job_id): r.error for r in results},
+                    "error_codes": {str(r.job_id): r.error_code for r in results},
                     "node_types": [r.node_type for r in results],
                 },
             )
-        return list(results)
+        return results
 
-    async def _run_job(self, job: GenerationJob) -> GenerationResult:
-        loop = asyncio.get_running_loop()
-        cancel = threading.Event()
-        self._cancels.add(cancel)
-        started = time.perf_counter()
-        assert self._executor is not None
-        future = loop.run_in_executor(self._executor, self._work, job, cancel)
-        # After a timeout the worker finishes on its own; collect its outcome so it is never "unretrieved".
-        future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
-        try:
-            result = await asyncio.wait_for(asyncio.shield(future), timeout=self.timeout_seconds)
-        except TimeoutError:
-            cancel.set()
-            result = self._failure(
-                job,
-                started,
-                f"timed out after {self.timeout_seconds:g} s",
-                ErrorCode.TIMEOUT,
-            )
-        except OnexError as exc:
-            result = self._failure(job, started, exc.message, exc.code)
-        except Exception as exc:
-            result = self._failure(job, started, f"{type(exc).__name__}: {exc}", ErrorCode.INTERNAL_ERROR)
-        finally:
-            self._cancels.discard(cancel)
+    async def _run_job(self, job: GenerationJob, slots: asyncio.Semaphore) -> GenerationResult:
+        async with slots:
+            started = time.perf_counter()
+            if self._closed:
+                result = self._failure(job, started, "cancelled: the generator was cleaned up", ErrorCode.TIMEOUT)
+            else:
+                result = await self._execute(job, started)
         with self._lock:
             self._completed_jobs += 1
             self._failed_jobs += 0 if result.success else 1
         if self.progress_callback is not None:
             try:
-                self.progress_callback(result, self.get_progress())
+                outcome = self.progress_callback(result, self.get_progress())
+                if inspect.isawaitable(outcome):
+                    await outcome
             except Exception as exc:  # a broken callback must not break the batch
                 _log.warning("Progress callback failed", metadata={"error": repr(exc)})
         return result
+
+    async def _execute(self, job: GenerationJob, started: float) -> GenerationResult:
+        """Run one job on a worker, bounded by the timeout; on timeout, cancel it and wait for the kill."""
+        loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+        assert self._executor is not None
+        future = loop.run_in_executor(self._executor, self._work, job, cancel)
+        self._cancels.add(cancel)
+        self._workers.add(future)
+        try:
+            done, _ = await asyncio.wait({future}, timeout=self.timeout_seconds)
+            if not done:
+                cancel.set()
+                # The worker notices within a few ms and kills its subprocess group; the job's result must not
+                # come back while they still run.
+                await asyncio.wait({future}, timeout=_KILL_GRACE_S)
+                if not future.done():
+                    _log.warning(
+                        "Timed-out job still running after cancellation",
+                        metadata={"job_id": str(job.job_id), "node_type": job.node_type},
+                    )
+                return self._failure(
+                    job, started, f"timed out after {self.timeout_seconds:g} s", ErrorCode.TIMEOUT
+                )
+            return future.result()
+        except asyncio.CancelledError:
+            cancel.set()  # the batch itself was cancelled: stop the worker too
+            raise
+        except OnexError as exc:
+            return self._failure(job, started, exc.message, exc.code)
+        except Exception as exc:
+            return self._failure(job, started, f"{type(exc).__name__}: {exc}", ErrorCode.INTERNAL_ERROR)
+        finally:
+            # A worker still running (timed out, or the batch cancelled) stays known until it ends, so cleanup
+            # can cancel it and wait for it; its outcome is collected then, so it is never "unretrieved".
+            future.add_done_callback(lambda done: self._forget(done, cancel))
+
+    def _forget(self, future: asyncio.Future[GenerationResult], cancel: threading.Event) -> None:
+        self._workers.discard(future)
+        self._cancels.discard(cancel)
+        if not future.cancelled():
+            future.exception()
 
     def _failure(self, job: GenerationJob, started: float, message: str, code: ErrorCode) -> GenerationResult:
         _log.error(
@@ -233,10 +328,17 @@ class ParallelGenerator:
             error_code=code.value,
         )
 
+    def _code_generator(self) -> CodeGenerator:
+        with self._generator_lock:
+            if self._generator is None:
+                self._generator = CodeGenerator()
+            return self._generator
+
     def _work(self, job: GenerationJob, cancel: threading.Event) -> GenerationResult:
         """Generate and verify one node (on a worker thread)."""
         started = time.perf_counter()
-        assert self._generator is not None
+        if cancel.is_set():
+            raise OnexError("cancelled before starting", ErrorCode.TIMEOUT)
         spec = job.spec or build_node_spec(
             job.analysis_result,
             job.node_type,
@@ -244,15 +346,18 @@ class ParallelGenerator:
             service_name=job.microservice_name,
             mixin_recommender=self.mixin_recommender,
         )
+        generator = self._code_generator()
         if cancel.is_set():
             raise OnexError("cancelled before writing", ErrorCode.TIMEOUT)
-        generated = self._generator.generate_node(spec, job.output_directory, force=job.force)
+        generated = generator.generate_node(spec, job.output_directory, force=job.force)
         report: VerificationReport | None = None
         if job.verify:
+            if cancel.is_set():
+                raise OnexError("cancelled before verifying", ErrorCode.TIMEOUT)
             report = verify_generated(
                 generated.output_dir,
                 packages=[spec.package_name],
-                timeout_seconds=self.timeout_seconds,
+                timeout_seconds=self.timeout_seconds + _VERIFY_MARGIN_S,
                 cancel=cancel,
             )
         success = report is None or report.passed
@@ -270,12 +375,13 @@ class ParallelGenerator:
         )
 
     async def _record_metrics(
-        self, results: Sequence[GenerationResult], session_id: UUID | str | None, wall_ms: float, speedup: float
+        self, results: Sequence[GenerationResult], session_id: UUID | str | None, stats: BatchStats
     ) -> None:
-        if not self.enable_metrics:
+        if not self.enable_metrics or (self._closed and self._persistence is None):
             return
         try:
             if self._persistence is None:
+                self._threads_before_persistence = set(threading.enumerate())
                 self._persistence = CodegenPersistence()
             persistence = self._persistence
             parallel = self.max_workers > 1 and len(results) > 1
@@ -293,13 +399,13 @@ class ParallelGenerator:
             await persistence.record_generation_metric(
                 node_type="BATCH",
                 phase="batch",
-                duration_ms=wall_ms,
+                duration_ms=stats.wall_ms,
                 session_id=session_id,
                 parallel=parallel,
                 worker_count=self.max_workers,
-                speedup=speedup,
-                success=all(r.success for r in results),
-                context={"jobs": len(results)},
+                speedup=stats.speedup,
+                success=stats.failed == 0,
+                context={"jobs": stats.jobs, "failed": stats.failed, "busy_ms": round(stats.busy_ms, 3)},
             )
             await persistence.flush()
         except Exception as exc:  # metrics must never break generation
@@ -307,19 +413,29 @@ class ParallelGenerator:
 
     # -- lifecycle --
     async def cleanup(self) -> None:
-        """Cancel running jobs, stop the worker threads, flush metrics and close what this generator opened."""
+        """Cancel running jobs, stop the worker threads, flush metrics and close what this generator opened.
+
+        A batch still running is cancelled (its subprocesses killed) and allowed to finish first. Safe to call
+        more than once.
+        """
         self._closed = True
         for cancel in list(self._cancels):
             cancel.set()
+        if self._batches and self._idle is not None:
+            await self._idle.wait()
+        if self._workers:
+            await asyncio.wait(set(self._workers))
         executor, self._executor = self._executor, None
         if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(None, lambda: executor.shutdown(wait=True))
+            await _shutdown(executor)
         if self._generator is not None and self._owns_generator:
             self._generator.close()
             self._generator = None
         if self._persistence is not None and self._owns_persistence:
             await self._persistence.close()
             self._persistence = None
+            # aiosqlite's connection threads end just after close() returns; see them end.
+            await _settle(self._threads_before_persistence)
 
     async def __aenter__(self) -> ParallelGenerator:
         """Return this generator."""
@@ -333,3 +449,31 @@ class ParallelGenerator:
     ) -> None:
         """Clean up."""
         await self.cleanup()
+
+
+async def _shutdown(executor: ThreadPoolExecutor) -> None:
+    """Shut ``executor`` down and wait until its threads have ended, without blocking the loop.
+
+    ``shutdown(wait=True)`` runs on a plain thread of its own that ends with it (the loop's default executor
+    would leave a thread behind); the loop polls for it.
+    """
+    thread = threading.Thread(
+        target=executor.shutdown,
+        kwargs={"wait": True, "cancel_futures": True},
+        name="agents-generate-shutdown",
+        daemon=True,
+    )
+    thread.start()
+    while thread.is_alive():
+        await asyncio.sleep(_POLL_S)
+    thread.join()
+
+
+async def _settle(existing: set[threading.Thread]) -> None:
+    """Wait (at most ``_SETTLE_S``) for the threads started since ``existing`` was taken to end."""
+    deadline = time.monotonic() + _SETTLE_S
+    while time.monotonic() < deadline:
+        newer = [t for t in threading.enumerate() if t not in existing and t is not threading.current_thread()]
+        if not newer:
+            return
+        await asyncio.sleep(_POLL_S / 10)

@@ -15,7 +15,7 @@ same schema (:mod:`agents.lib.db.schema`) and the same queries (SQLAlchemy Core;
 
 Time windows (``window_minutes``) are computed in Python as a UTC cut-off and bound as a parameter, so they mean
 the same on both backends. p95 is the nearest-rank percentile (``percentile_disc(0.95)`` on PostgreSQL, the same
-rank by ``ORDER BY ... OFFSET`` on SQLite).
+rank by ``ORDER BY ... DESC LIMIT 1 OFFSET`` on SQLite).
 
 The DSN's password never appears in a log line or an error message.
 """
@@ -1459,19 +1459,23 @@ class CodegenPersistence:
 
     # -- analytics --
     async def _p95(
-        self, conn: AsyncConnection, column: sa.ColumnElement[Any], where: sa.ColumnElement[bool]
+        self, conn: AsyncConnection, column: sa.ColumnElement[Any], where: sa.ColumnElement[bool], count: int
     ) -> float | None:
-        table = column.table
+        """Return the nearest-rank p95 of ``column`` over the ``count`` rows matching ``where``.
+
+        ``count`` comes from the caller's totals query in the same transaction. On SQLite the value at
+        ascending rank ``ceil(0.95 * count)`` is read in descending order, so that ``LIMIT 1 OFFSET k`` keeps
+        only the top ~5% of the rows in its sorter instead of sorting them all.
+        """
         if self._backend == "postgresql":
             stmt = sa.select(sa.func.percentile_disc(0.95).within_group(column.asc())).where(where)
             value = (await conn.execute(stmt)).scalar()
             return _opt_float(value)
-        n = (await conn.execute(sa.select(sa.func.count()).select_from(table).where(where))).scalar()
-        if not n:
+        if not count:
             return None
-        offset = max(math.ceil(0.95 * int(n)) - 1, 0)
-        stmt2 = sa.select(column).where(where).order_by(column.asc()).limit(1).offset(offset)
-        return _opt_float((await conn.execute(stmt2)).scalar())
+        rank = max(math.ceil(0.95 * count), 1)  # 1-based, ascending
+        stmt = sa.select(column).where(where).order_by(column.desc()).limit(1).offset(count - rank)
+        return _opt_float((await conn.execute(stmt)).scalar())
 
     async def template_cache_summary(self, window_minutes: float = 60) -> dict[str, Any]:
         """Summarize the template cache counters of templates accessed in the last ``window_minutes``.
@@ -1528,7 +1532,7 @@ class CodegenPersistence:
         )
         async with self._begin("summarize generation metrics") as conn:
             total, succeeded, parallel, speedup, avg_ms = (await conn.execute(totals)).one()
-            p95 = await self._p95(conn, t.c.duration_ms, where)
+            p95 = await self._p95(conn, t.c.duration_ms, where, int(total))
             groups = (await conn.execute(by_type)).all()
         return {
             "window_minutes": window_minutes,
@@ -1575,7 +1579,7 @@ class CodegenPersistence:
         )
         async with self._begin("summarize event metrics") as conn:
             total, succeeded, avg_ms, avg_batch, retries = (await conn.execute(totals)).one()
-            p95 = await self._p95(conn, t.c.processing_duration_ms, where)
+            p95 = await self._p95(conn, t.c.processing_duration_ms, where, int(total))
             groups = (await conn.execute(by_type)).all()
         return {
             "window_minutes": window_minutes,

@@ -55,6 +55,7 @@ from agents.lib.log_context import (
 __all__ = [
     "JsonFormatter",
     "LineSink",
+    "MemorySink",
     "StreamSink",
     "StructuredHandler",
     "StructuredLogger",
@@ -126,6 +127,40 @@ class StreamSink:
             except TypeError:
                 stream.write(line.decode("utf-8"))
             stream.flush()
+
+
+class MemorySink:
+    """Keeps every line in memory: for tests that check what was logged (``add_sink(MemorySink())``)."""
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        """Say how many lines it holds."""
+        return f"MemorySink({len(self.raw)} lines)"
+
+    def write_line(self, line: bytes) -> None:
+        """Keep ``line``."""
+        with self._lock:
+            self.raw.append(line)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The lines kept so far, decoded."""
+        with self._lock:
+            raw = list(self.raw)
+        return [orjson.loads(line) for line in raw]
+
+    @property
+    def messages(self) -> list[str]:
+        """The ``message`` of each line kept so far."""
+        return [r["message"] for r in self.records]
+
+    def clear(self) -> None:
+        """Forget the lines kept so far."""
+        with self._lock:
+            self.raw.clear()
 
 
 # --- encoding ---------------------------------------------------------------------------------------------
@@ -290,6 +325,10 @@ class _Router:
                 self.level = _level_number(get_settings().log_level)
             except ConfigError as exc:
                 self.level = INFO
+                # Only a bad LOG_LEVEL is the logger's business; any other bad setting is reported, once,
+                # by the code that needs it (the CLI prints it as its one error line).
+                if "LOG_LEVEL" not in exc.details.get("variables", ()):
+                    return self.level
                 self.fallback.write_line(
                     encode_record(
                         {
@@ -429,7 +468,10 @@ class StructuredLogger:
         self._correlation_id: str | None = None
         self._session_id: str | None = None
         self._own_level: int | None = None
-        self._level = _router.default_level()
+        # The default level is read from the settings on first use, not here: loggers are created at import
+        # time, before a program has had its chance to report a bad setting its own way. Until then every
+        # call reaches _emit, which resolves the level and filters.
+        self._level = _router.level if _router.level is not None else 0
         self._sinks: tuple[LineSink, ...] = ()
         self._generation = -1
         _router.loggers.add(self)
@@ -450,6 +492,7 @@ class StructuredLogger:
     @property
     def level(self) -> int:
         """The effective level of this logger (a :mod:`logging` level number)."""
+        self._refresh()
         return self._level
 
     def set_correlation_id(self, correlation_id: UUID | str | int | None) -> None:
@@ -475,10 +518,19 @@ class StructuredLogger:
 
     def is_enabled_for(self, level: int | str) -> bool:
         """Whether a line at ``level`` would be written."""
+        self._refresh()
         return _level_number(level) >= self._level
 
     def _sync_level(self) -> None:
         self._level = self._own_level if self._own_level is not None else _router.default_level()
+
+    def _refresh(self) -> None:
+        """Pick up routing and level changes made since this logger last wrote."""
+        if self._generation != _router.generation:
+            with _router.lock:
+                self._generation = _router.generation
+                self._sinks = _router.sinks_for(self.name)
+            self._sync_level()
 
     # -- the calls --
     def debug(self, message: str, metadata: Mapping[str, Any] | None = None, exc_info: ExcInfo = None) -> None:
@@ -513,9 +565,9 @@ class StructuredLogger:
 
     def _emit(self, level: str, message: str, metadata: Mapping[str, Any] | None, exc_info: ExcInfo) -> None:
         if self._generation != _router.generation:
-            with _router.lock:
-                self._generation = _router.generation
-                self._sinks = _router.sinks_for(self.name)
+            self._refresh()
+            if _NAME_TO_LEVEL[level] < self._level:
+                return
         record: dict[str, Any] = {
             "timestamp": _timestamp_ns(time.time_ns()),
             "level": level,

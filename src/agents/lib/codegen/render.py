@@ -9,6 +9,7 @@ the spec. Output is deterministic: no timestamps or random ids.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 import yaml
@@ -53,8 +54,20 @@ RUNTIME_PACKAGE = "onex_runtime"
 _TEMPLATE_TYPES = {"effect": "EFFECT", "compute": "COMPUTE", "reducer": "REDUCER", "orchestrator": "ORCHESTRATOR"}
 
 
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def pyrepr(value: object) -> str:
     """Return ``value`` as a Python literal (strings, numbers, booleans, None, lists, tuples, dicts of those)."""
+    # Exact built-in types first (what render contexts hold); subclasses take the general path below.
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return repr(value)
+    if kind is list:
+        return "[" + ", ".join([pyrepr(v) for v in cast("list[object]", value)]) + "]"
+    if kind is dict:
+        items = cast("dict[object, object]", value).items()
+        return "{" + ", ".join([f"{pyrepr(k)}: {pyrepr(v)}" for k, v in items]) + "}"
     if isinstance(value, str | int | float | bool) or value is None:
         return repr(value)
     if isinstance(value, list | tuple):
@@ -73,6 +86,13 @@ def _template_type(name: str) -> str:
     return "COMMON"
 
 
+def _never_up_to_date() -> bool:
+    return False
+
+
+_LOCATE_MEMO_LIMIT = 1024
+
+
 class _CachedLoader(jinja2.BaseLoader):
     """Loads templates through a TemplateCache; reuses the compiled template while the content is the same."""
 
@@ -80,21 +100,28 @@ class _CachedLoader(jinja2.BaseLoader):
         self.directory = directory
         self.cache = cache
         self._compiled: dict[str, tuple[str, jinja2.Template]] = {}
+        self._located: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
-    def _path(self, name: str) -> Path:
-        if "/" in name or "\\" in name or name.startswith("."):
-            raise jinja2.TemplateNotFound(name)
-        return self.directory / name
+    def _locate(self, name: str) -> tuple[str, str]:
+        """Return the template file's path and its cache type; checked and computed once per name."""
+        found = self._located.get(name)
+        if found is None:
+            if "/" in name or "\\" in name or name.startswith("."):
+                raise jinja2.TemplateNotFound(name)
+            found = (str(self.directory / name), _template_type(name))
+            if len(self._located) < _LOCATE_MEMO_LIMIT:
+                self._located[name] = found
+        return found
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         """Return the template's source through the cache."""
-        path = self._path(template)
+        path, template_type = self._locate(template)
         try:
-            source, _ = self.cache.get(template, _template_type(template), path, _read)
+            source, _ = self.cache.get(template, template_type, path, _read)
         except FileNotFoundError:
             raise jinja2.TemplateNotFound(template) from None
-        return source, str(path), lambda: False
+        return source, path, _never_up_to_date
 
     def load(
         self,
@@ -194,9 +221,10 @@ def _non_negative(f: FieldSpec) -> bool:
 def _field_ctx(f: FieldSpec) -> dict[str, Any]:
     annotation = _PY_TYPES[f.type]
     constraints: list[str] = []
+    non_negative = _non_negative(f)
     if f.type == "str" and f.required:
         constraints.append("min_length=1")
-    if _non_negative(f):
+    if non_negative:
         constraints.append("ge=0")
     if f.required:
         default = f" = Field({', '.join(constraints)})" if constraints else ""
@@ -218,7 +246,7 @@ def _field_ctx(f: FieldSpec) -> dict[str, Any]:
         "other_sample": other,
         "json": json_value,
         "required": f.required,
-        "non_negative": _non_negative(f),
+        "non_negative": non_negative,
     }
 
 
@@ -268,12 +296,11 @@ def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
         (f for f in fields if f["type"] in ("int", "float", "bool")), None
     )
     numeric = [f["name"] for f in fields if f["type"] in _NUMERIC]
-    valid_payload: dict[str, Any] = {"id": f"{entity.snake}-1"}
+    snake = entity.snake
+    valid_payload: dict[str, Any] = {"id": f"{snake}-1"}
     for f in fields:
         valid_payload[f["name"]] = f["json"]
-    valid_dump = {"id": f"{entity.snake}-1"}
-    for f in fields:
-        valid_dump[f["name"]] = f["json"]
+    valid = pyrepr(valid_payload)  # a valid payload dumps to itself
     invalid_payload: dict[str, Any] = {"id": ""}
     invalid_fields = ["id"]
     for f in fields:
@@ -292,13 +319,13 @@ def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
             summary[f["name"]] = {"count": 2.0, "total": value * 2, "minimum": value, "maximum": value}
     return {
         "name": entity.name,
-        "snake": entity.snake,
+        "snake": snake,
         "fields": fields,
         "ops": _ops_by_entity(spec, entity),
         "update_field": update_field,
         "numeric_fields": numeric,
-        "valid_payload": pyrepr(valid_payload),
-        "valid_dump": pyrepr(valid_dump),
+        "valid_payload": valid,
+        "valid_dump": valid,
         "invalid_payload": pyrepr(invalid_payload),
         "invalid_fields": pyrepr(sorted(invalid_fields)),
         "summary_expected": pyrepr(summary),
@@ -316,11 +343,15 @@ _ADAPTERS = {
 }
 
 
+_member = functools.lru_cache(maxsize=4096)(upper_snake_case)
+"""Enum member names of states, events and steps (a pure function of the name, so memoized)."""
+
+
 def _reducer_ctx(spec: NodeSpec) -> dict[str, Any]:
     fsm = spec.fsm
     assert fsm is not None  # checked by NodeSpec
-    member = {s: upper_snake_case(s) for s in fsm.states}
-    event_member = {e: upper_snake_case(e) for e in fsm.events}
+    member = {s: _member(s) for s in fsm.states}
+    event_member = {e: _member(e) for e in fsm.events}
     table = {(t.source, t.event): t.target for t in fsm.transitions}
     # a legal path: from the initial state, prefer unvisited targets, stop at a terminal state
     path: list[tuple[str, str]] = []
@@ -384,7 +415,7 @@ def _reducer_ctx(spec: NodeSpec) -> dict[str, Any]:
 def _orchestrator_ctx(spec: NodeSpec) -> dict[str, Any]:
     graph = {s.name: list(s.depends_on) for s in spec.steps}
     order = list(TopologicalSorter(graph).static_order())
-    member = {s.name: upper_snake_case(s.name) for s in spec.steps}
+    member = {s.name: _member(s.name) for s in spec.steps}
     fail_index = len(order) // 2
     steps = []
     for s in spec.steps:

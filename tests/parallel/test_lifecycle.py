@@ -1,0 +1,145 @@
+"""Timeouts kill what a job started; cleanup leaves no thread, process or file handle behind.
+
+Verification is made to hang by adding to the generated node a test that starts a child, writes both pids to a
+file and sleeps; the processes are then looked up in /proc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from agents.lib.db import resolve_dsn
+from agents.lib.errors import ErrorCode, OnexError
+from agents.lib.migrations import apply_async
+from agents.lib.parallel_generator import ParallelGenerator
+from agents.lib.prd_analyzer import PRDAnalysis
+from tests._services.postgres import run_async
+from tests.parallel._support import (
+    HookedGenerator,
+    add_hanging_test,
+    is_alive,
+    job,
+    kill_quietly,
+    live_children,
+    live_group,
+    open_fds,
+    read_pids,
+    thread_snapshot,
+    wait_until,
+)
+
+TIMEOUT_S = 5.0
+"""Long enough for a hanging node to reach its hanging test (generation, imports, pytest start-up)."""
+
+
+async def test_a_job_over_its_timeout_fails_with_timeout_and_its_processes_are_killed(
+    analysis: PRDAnalysis, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "hang.pids"
+    hooked = HookedGenerator(after=add_hanging_test(pidfile))
+    jobs = [
+        job(analysis, "REDUCER", tmp_path / "svc", verify=True),  # its verification hangs in the tests step
+        job(analysis, "EFFECT", tmp_path / "svc"),  # fine: not verified
+    ]
+    generator = ParallelGenerator(max_workers=2, timeout_seconds=TIMEOUT_S, enable_metrics=False, generator=hooked)
+    pids: tuple[int, int] | None = None
+    try:
+        async with generator:
+            results = await generator.generate_nodes_parallel(jobs, uuid4())
+            # The result is back: the processes must already be gone, not merely doomed.
+            assert pidfile.is_file(), "the hanging test never ran: raise TIMEOUT_S on this machine"
+            pids = read_pids(pidfile)
+            still_running = [pid for pid in pids if is_alive(pid)] + live_group(pids[0])
+        hung, fine = results
+        assert not hung.success
+        assert hung.error_code == ErrorCode.TIMEOUT.value
+        assert hung.error == f"timed out after {TIMEOUT_S:g} s"
+        assert fine.success, fine.error
+        assert still_running == []
+        assert live_children() == []
+    finally:
+        hooked.close()
+        if pids is not None:
+            kill_quietly(*pids)
+
+
+async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing_behind(
+    analysis: PRDAnalysis, tmp_path: Path
+) -> None:
+    threads_before, fds_before = thread_snapshot(), open_fds()
+    pidfile = tmp_path / "hang.pids"
+    hooked = HookedGenerator(after=add_hanging_test(pidfile))
+    generator = ParallelGenerator(max_workers=2, timeout_seconds=600, enable_metrics=False, generator=hooked)
+    batch = asyncio.create_task(
+        generator.generate_nodes_parallel(
+            [job(analysis, "REDUCER", tmp_path, verify=True), job(analysis, "COMPUTE", tmp_path, verify=True)],
+            uuid4(),
+        )
+    )
+    pids: tuple[int, int] | None = None
+    try:
+        await wait_until(pidfile.is_file, "a hanging test is running")
+        pids = read_pids(pidfile)
+        assert all(is_alive(pid) for pid in pids)
+        await generator.cleanup()
+        assert batch.done()  # cleanup waited for the batch to wind down
+        with pytest.raises(OnexError) as caught:
+            await batch
+        assert set(caught.value.details["error_codes"].values()) == {ErrorCode.TIMEOUT.value}
+        assert [pid for pid in pids if is_alive(pid)] == []
+        assert live_group(pids[0]) == []
+        assert live_children() == []
+        assert thread_snapshot() == threads_before
+        assert open_fds() == fds_before
+    finally:
+        batch.cancel()
+        hooked.close()
+        if pids is not None:
+            kill_quietly(*pids)
+
+
+async def test_async_with_releases_threads_files_and_the_metrics_database(
+    analysis: PRDAnalysis, tmp_path: Path
+) -> None:
+    """The generator opens its own code generator and metrics database (SQLite in the data dir) and closes both."""
+    run_async(lambda: apply_async(resolve_dsn(None)))  # migrate beforehand, on a loop of its own
+    threads_before, fds_before = thread_snapshot(), open_fds()
+    async with ParallelGenerator(max_workers=2) as generator:
+        results = await generator.generate_nodes_parallel(
+            [job(analysis, "EFFECT", tmp_path), job(analysis, "COMPUTE", tmp_path)], uuid4()
+        )
+        assert [r.success for r in results] == [True, True]
+        assert generator._persistence is not None and generator._generator is not None
+        assert len(thread_snapshot() - threads_before) >= 2  # the workers (and the database's) are up
+    assert thread_snapshot() == threads_before
+    assert open_fds() == fds_before
+    assert live_children() == []
+    assert all(part is None for part in (generator._persistence, generator._generator, generator._executor))
+
+
+async def test_cancelling_the_batch_kills_its_processes(analysis: PRDAnalysis, tmp_path: Path) -> None:
+    pidfile = tmp_path / "hang.pids"
+    hooked = HookedGenerator(after=add_hanging_test(pidfile))
+    generator = ParallelGenerator(max_workers=1, timeout_seconds=600, enable_metrics=False, generator=hooked)
+    batch = asyncio.create_task(
+        generator.generate_nodes_parallel([job(analysis, "COMPUTE", tmp_path, verify=True)], uuid4())
+    )
+    pids: tuple[int, int] | None = None
+    try:
+        await wait_until(pidfile.is_file, "the hanging test is running")
+        pids = read_pids(pidfile)
+        batch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await batch
+        await generator.cleanup()  # waits for the cancelled worker
+        assert [pid for pid in pids if is_alive(pid)] == []
+        assert live_group(pids[0]) == []
+        assert live_children() == []
+    finally:
+        hooked.close()
+        if pids is not None:
+            kill_quietly(*pids)
