@@ -176,6 +176,41 @@ def test_existing_node_needs_force_and_force_removes_stale_files(tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_written_files_and_directories_get_ordinary_permissions(tmp_path: Path) -> None:
+    """Not mkstemp's 0600 and mkdtemp's 0700: files 0644 and directories 0755 under umask 022."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_tree(tmp_path / "flat", {"a.py": "x = 1\n", "sub/b.py": "y = 2\n"})
+        write_tree(tmp_path / "pkg", {"node/c.py": "z = 3\n"}, replace_dir="node")
+    finally:
+        os.umask(old)
+    modes = {
+        str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode)
+        for p in sorted(tmp_path.rglob("*"))
+        if p.name in {"a.py", "b.py", "c.py", "node", "sub"}
+    }
+    assert modes == {
+        "flat/a.py": 0o644,
+        "flat/sub": 0o755,
+        "flat/sub/b.py": 0o644,
+        "pkg/node": 0o755,
+        "pkg/node/c.py": 0o644,
+    }
+
+
+def test_rewriting_a_file_keeps_its_mode(tmp_path: Path) -> None:
+    import stat
+
+    write_tree(tmp_path, {"run.sh": "echo one\n"})
+    (tmp_path / "run.sh").chmod(0o750)
+    write_tree(tmp_path, {"run.sh": "echo two\n"})
+    assert (tmp_path / "run.sh").read_text() == "echo two\n"
+    assert stat.S_IMODE((tmp_path / "run.sh").stat().st_mode) == 0o750
+
+
 def test_a_rendering_failure_writes_nothing(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(Path(TemplateEngine.__module__.replace(".", "/")).name and _templates_dir(), templates)
@@ -206,6 +241,19 @@ def test_rendering_goes_through_the_template_cache() -> None:
     assert misses == 5  # node, models, enums, test_node and the per-type tests template
     assert stats["misses"] == 5
     assert stats["hits"] == 5
+
+
+def test_engine_warmup_makes_the_first_render_a_hit() -> None:
+    engine = TemplateEngine()
+    loaded = engine.warmup()
+    templates = sorted(p.name for p in engine.templates_dir.iterdir() if p.suffix == ".j2")
+    assert loaded == len(templates) == 13
+    assert engine.warmup() == 0  # cached and unchanged: nothing reloaded
+    render_node(effect_spec(), engine)
+    stats = engine.cache.get_stats()
+    engine.close()
+    assert (stats["hits"], stats["misses"]) == (5, 0)
+    assert stats["cached_templates"] == 13
 
 
 @pytest.mark.parametrize("name", ["../render.py", "sub/x.j2", ".hidden.j2", "a\\b.j2", "missing.j2"])

@@ -358,3 +358,28 @@ async def test_a_cleaned_up_generator_refuses_batches(analysis: PRDAnalysis, tmp
         await generator.generate_nodes_parallel([job(analysis, "EFFECT", tmp_path)], uuid4())
     assert caught.value.code is ErrorCode.OPERATION_FAILED
     assert not (tmp_path / "node_library_loans_effect").exists()
+
+
+async def test_workers_see_the_callers_log_context(analysis: PRDAnalysis, tmp_path: Path) -> None:
+    """Log lines written on a worker thread carry the correlation and session ids of the calling task."""
+    from agents.lib.log_context import async_log_context, get_correlation_id, get_session_id
+
+    seen: list[tuple[str | None, str | None]] = []
+    lock = threading.Lock()
+
+    def before(spec: NodeSpec) -> None:
+        with lock:
+            seen.append((get_correlation_id(), get_session_id()))
+
+    hooked = HookedGenerator(before=before)
+    correlation, session = uuid4(), uuid4()
+    types = ("EFFECT", "COMPUTE", "REDUCER")
+    async with ParallelGenerator(max_workers=2, enable_metrics=False, generator=hooked) as generator:
+        async with async_log_context(correlation_id=correlation, session_id=session):
+            results = await generator.generate_nodes_parallel([job(analysis, t, tmp_path) for t in types])
+        outside = await generator.generate_nodes_parallel([job(analysis, "EFFECT", tmp_path / "later")])
+    hooked.close()
+    assert [r.success for r in [*results, *outside]] == [True] * 4
+    assert seen[:3] == [(str(correlation), str(session))] * 3
+    assert seen[3] == (get_correlation_id(), get_session_id())
+    assert seen[3] != (str(correlation), str(session))

@@ -234,3 +234,31 @@ async def test_sqlite_pool_has_the_same_shape(tmp_path: object) -> None:
             assert await conn.fetchval("SELECT count(*) FROM event_processing_metrics") == 2
     finally:
         await persistence.close()
+
+
+async def test_postgres_only_sql_on_sqlite_is_one_clear_error(tmp_path: object) -> None:
+    """The guide's Stream 6 query names what to do when the database is the embedded SQLite file."""
+    from pathlib import Path
+
+    from agents.lib.errors import ErrorCode, OnexError
+
+    assert isinstance(tmp_path, Path)
+    persistence = CodegenPersistence(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        pool = await persistence._ensure_pool()
+        async with pool.acquire() as conn:
+            with pytest.raises(OnexError) as caught:
+                await conn.fetch(
+                    "SELECT count(*) FROM event_processing_metrics WHERE created_at >= NOW() - INTERVAL '1 hour'"
+                )
+            assert caught.value.code is ErrorCode.OPERATION_FAILED
+            assert caught.value.message.startswith("""SQLite rejected the query: near "'1 hour'": syntax error;""")
+            assert "PostgreSQL syntax" in caught.value.message and "DATABASE_URL" in caught.value.message
+            assert caught.value.details["postgres_syntax"] is True
+            with pytest.raises(OnexError) as plain:
+                await conn.execute("INSERT INTO no_such_table VALUES (1)")
+            assert plain.value.message == "SQLite rejected the query: no such table: no_such_table; check the SQL"
+            assert plain.value.details["postgres_syntax"] is False
+            assert await conn.fetchval("SELECT 1 + 1") == 2  # the connection is still usable
+    finally:
+        await persistence.close()

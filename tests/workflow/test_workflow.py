@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,32 @@ def test_result_to_dict_is_the_json_summary(tmp_path: Path) -> None:
     assert [n["node_type"] for n in data["nodes"]] == ["EFFECT", "COMPUTE"]
     assert [n["files"] for n in data["nodes"]] == [len(r.generated_files) for r in result.results]
     assert all(n["verification"] is None and n["error"] is None for n in data["nodes"])
+
+
+async def test_node_hooks_and_async_progress_callbacks_run_as_each_node_finishes(tmp_path: Path) -> None:
+    """Each node's hook and progress callback run before the next node is reported, not after the batch."""
+    events: list[tuple[str, str, int]] = []
+
+    class OrderHook(WorkflowHook):
+        async def node_finished(self, session_id: UUID, result: GenerationResult) -> None:
+            events.append(("hook", result.node_type, len(events)))
+
+    async def progress(result: GenerationResult, state: dict[str, Any]) -> None:
+        await asyncio.sleep(0)  # an async callback is awaited, not dropped
+        events.append(("progress", result.node_type, state["completed_jobs"]))
+
+    result = await generate_microservice(
+        PAYOUTS,
+        tmp_path / "svc",
+        workers=1,
+        verify=False,
+        enable_metrics=False,
+        hooks=[OrderHook()],
+        progress_callback=progress,
+    )
+    assert result.success
+    order = [r.node_type for r in result.results]
+    expected: list[tuple[str, str, int]] = []
+    for done, node_type in enumerate(order, start=1):
+        expected += [("hook", node_type, len(expected)), ("progress", node_type, done)]
+    assert events == expected

@@ -14,9 +14,10 @@ metrics never breaks it either: with the database unreachable the run still prod
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.render import TemplateEngine
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.log_context import async_log_context
-from agents.lib.parallel_generator import GenerationJob, GenerationResult, ParallelGenerator
+from agents.lib.parallel_generator import GenerationJob, GenerationResult, ParallelGenerator, ProgressCallback
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.prd_analyzer import PRDAnalysis, analyze_prd_async
 from agents.lib.structured_logger import get_logger
@@ -191,7 +192,7 @@ async def generate_microservice(
     enable_metrics: bool = True,
     persistence: CodegenPersistence | None = None,
     hooks: Sequence[WorkflowHook] = (),
-    progress_callback: Callable[[GenerationResult, dict[str, Any]], None] | None = None,
+    progress_callback: ProgressCallback | None = None,
     mixin_recommender: MixinRecommender | None = None,
     correlation_id: UUID | None = None,
 ) -> WorkflowResult:
@@ -234,12 +235,17 @@ async def generate_microservice(
             if not force:
                 _refuse_existing(Path(output_dir), jobs)
             worker_count = workers if workers is not None else default_workers(len(jobs))
+            engine.warmup()  # the workers' renders then hit the cache instead of racing to load the templates
             await _record_session_start(persistence, session_id, prd_path, analysis, len(jobs))
             await _call_hooks(hooks, "workflow_started", session_id, analysis, jobs)
 
-            def on_progress(result: GenerationResult, progress: dict[str, Any]) -> None:
+            async def on_progress(result: GenerationResult, progress: dict[str, Any]) -> None:
+                # Called as each node finishes, so observers (and the CLI's progress bars) see it at once.
+                await _call_hooks(hooks, "node_finished", session_id, result)
                 if progress_callback is not None:
-                    progress_callback(result, progress)
+                    outcome = progress_callback(result, progress)
+                    if inspect.isawaitable(outcome):
+                        await outcome
 
             generator = ParallelGenerator(
                 max_workers=worker_count,
@@ -266,8 +272,6 @@ async def generate_microservice(
             except OnexError as exc:
                 await _record_session_end(persistence, session_id, "failed", started, exc.message)
                 raise
-            for node_result in results:
-                await _call_hooks(hooks, "node_finished", session_id, node_result)
             cache.flush_metrics()
             result = WorkflowResult(
                 correlation_id=correlation_id,

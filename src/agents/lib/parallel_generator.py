@@ -22,6 +22,7 @@ handle of the generator outlives it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 import time
@@ -95,7 +96,10 @@ class BatchStats:
     """One batch: how many jobs and failures, the pool size, and where the time went.
 
     ``wall_ms`` is the batch's elapsed time, ``busy_ms`` the sum of its jobs' durations, and ``speedup``
-    ``busy_ms / wall_ms``: how many jobs ran at once on average (1.0 when they ran one after another).
+    ``busy_ms / wall_ms``: how many jobs ran at once on average (1.0 when they ran one after another). It is
+    the speedup over running the same jobs one after another only while the workers have a core each: with
+    more workers than cores every job runs slower, ``busy_ms`` grows with it, and the figure overstates the
+    gain (``bench/bench_parallel.py`` measures the real one against a 1-worker run).
     """
 
     jobs: int
@@ -276,7 +280,10 @@ class ParallelGenerator:
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         assert self._executor is not None
-        future = loop.run_in_executor(self._executor, self._work, job, cancel)
+        # The worker runs in a copy of this task's context, so its log lines carry the caller's correlation and
+        # session ids (run_in_executor alone does not carry contextvars over to the thread).
+        context = contextvars.copy_context()
+        future = loop.run_in_executor(self._executor, context.run, self._work, job, cancel)
         self._cancels.add(cancel)
         self._workers.add(future)
         try:

@@ -26,11 +26,12 @@ import asyncio
 import base64
 import contextlib
 import math
+import re
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -537,6 +538,9 @@ class MetricsBuffer:
 # --------------------------------------------------------------------------------------------------------------
 
 
+_POSTGRES_ONLY = re.compile(r"\bINTERVAL\s+'|::\s*[A-Za-z]|\bNOW\s*\(\s*\)|\bILIKE\b", re.IGNORECASE)
+
+
 class _SqliteConnection:
     """One aiosqlite connection with asyncpg-like ``fetch``/``fetchrow``/``fetchval``/``execute``.
 
@@ -548,21 +552,42 @@ class _SqliteConnection:
 
     @staticmethod
     def _sql(query: str) -> str:
-        import re
-
         return re.sub(r"\$(\d+)", r"?\1", query)
+
+    @staticmethod
+    @contextmanager
+    def _errors(query: str) -> Iterator[None]:
+        """Turn SQLite's errors into one ``OnexError`` that says what to do about them."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            postgres_only = _POSTGRES_ONLY.search(query)
+            hint = (
+                f"the query uses PostgreSQL syntax ({postgres_only.group(0).strip()!r}) and the database is the "
+                "embedded SQLite file; point DATABASE_URL at PostgreSQL, use SQLite syntax such as "
+                "datetime('now', '-1 hour'), or the portable CodegenPersistence analytics methods"
+                if postgres_only
+                else "check the SQL"
+            )
+            raise OnexError(
+                f"SQLite rejected the query: {exc}; {hint}",
+                ErrorCode.OPERATION_FAILED,
+                {"backend": "sqlite", "sqlite_error": str(exc), "postgres_syntax": postgres_only is not None},
+            ) from exc
 
     async def fetch(self, query: str, *args: Any) -> list[sqlite3.Row]:
         """Run ``query`` and return every row (rows are addressable by column name and index)."""
-        async with self._conn.execute(self._sql(query), args) as cursor:
-            rows: list[sqlite3.Row] = list(await cursor.fetchall())
-            return rows
+        with self._errors(query):
+            async with self._conn.execute(self._sql(query), args) as cursor:
+                rows: list[sqlite3.Row] = list(await cursor.fetchall())
+                return rows
 
     async def fetchrow(self, query: str, *args: Any) -> sqlite3.Row | None:
         """Run ``query`` and return its first row, or ``None``."""
-        async with self._conn.execute(self._sql(query), args) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        with self._errors(query):
+            async with self._conn.execute(self._sql(query), args) as cursor:
+                row: sqlite3.Row | None = await cursor.fetchone()
+                return row
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         """Run ``query`` and return the first column of its first row, or ``None``."""
@@ -571,10 +596,11 @@ class _SqliteConnection:
 
     async def execute(self, query: str, *args: Any) -> str:
         """Run a statement and commit; return a short status like asyncpg (``"OK <rowcount>"``)."""
-        cursor = await self._conn.execute(self._sql(query), args)
-        count = cursor.rowcount
-        await cursor.close()
-        await self._conn.commit()
+        with self._errors(query):
+            cursor = await self._conn.execute(self._sql(query), args)
+            count = cursor.rowcount
+            await cursor.close()
+            await self._conn.commit()
         return f"OK {count}"
 
 

@@ -8,7 +8,7 @@ Keys
     paths are resolved on every call, because the answer depends on the working directory.
 
 Validation on a hit
-    A hit costs one ``os.stat`` of the file: its signature ``(st_mtime_ns, st_size, st_ino, st_dev)`` is
+    A hit costs one ``os.stat`` of the file: its signature ``(st_mtime_ns, st_size, st_ino, st_ctime_ns)`` is
     compared with the one taken when the entry was loaded. Only when the signature changed is the file read
     and hashed (SHA-256); an unchanged hash keeps the entry (with the new signature) and counts as a hit, a
     changed hash reloads it through the loader and counts as a miss. A file whose mtime is less than

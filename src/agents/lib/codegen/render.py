@@ -13,6 +13,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -162,6 +163,20 @@ class TemplateEngine:
             cache_size=0,
         )
         self.environment.filters["pyrepr"] = pyrepr
+        self.templates_dir = templates_dir
+
+    def warmup(self) -> int:
+        """Load every template into the cache under the names rendering asks for; return how many were loaded.
+
+        Done once before a parallel batch, it turns the workers' first renders into cache hits instead of
+        loads (or waits on another worker's load).
+        """
+        files = [
+            (path.name, _template_type(path.name), path)
+            for path in sorted(self.templates_dir.iterdir())
+            if path.is_file() and not path.name.startswith(".")
+        ]
+        return self.cache.warmup(self.templates_dir, (), files=files, loader_func=_read)
 
     def render(self, template: str, **context: Any) -> str:
         """Render one template with ``context``."""
@@ -646,6 +661,27 @@ def _plan(root: Path, files: Mapping[str, str]) -> _Plan:
     return _Plan(resolved_root, planned)
 
 
+@functools.cache
+def _umask() -> int:
+    """Return the process umask without changing it (``os.umask`` would, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _file_mode(path: Path) -> int:
+    """Return the mode a new file would get from ``open()``; an existing file keeps its own."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 def _atomic_write(path: Path, content: str) -> None:
     data = content.encode("utf-8")
     try:
@@ -654,8 +690,11 @@ def _atomic_write(path: Path, content: str) -> None:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _file_mode(path)
+    # mkstemp creates 0600; the file written in its place must have the permissions of an ordinary file.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
@@ -717,6 +756,7 @@ def write_tree(
         )
     staging = Path(tempfile.mkdtemp(dir=plan.root, prefix=f".{final.name}.new-"))
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it 0700; the node package is an ordinary directory
         for path, content in plan.files.items():
             target = staging / path.relative_to(final)
             target.parent.mkdir(parents=True, exist_ok=True)
