@@ -68,6 +68,7 @@ PUBLIC_API: dict[str, set[str]] = {
         "get_log_stats",
         "remove_rotation",
     },
+    "agents.lib.background_persistence": {"BackgroundPersistence"},
     "agents.lib.codegen_workflow": {
         "DEFAULT_TIMEOUT_SECONDS",
         "WorkflowHook",

@@ -48,17 +48,22 @@ Timing
     as a percentage of ``avg_uncached_load_ms``; both are 0 until there is at least one hit and one load,
     and both go negative if hits were slower than loads.
 
-Persistence seam (metrics sink)
-    The cache does not talk to a database. Pass ``metrics_sink``, a callable taking a ``list`` of ``dict``
-    records (see :class:`MetricsRecord` for the keys), with ``enable_persistence=True``: per-template deltas
-    of hits, misses, loads and load time are accumulated in memory and handed to the sink in batches of at
+Persistence (metrics sink)
+    With ``enable_persistence=True`` (the default), per-template deltas of hits, misses, loads and load time
+    reach the ``template_cache_metadata`` table of the configured database (``DATABASE_URL``, else
+    ``POSTGRES_*``, else the embedded SQLite file): the first flush with something to write starts a
+    :class:`~agents.lib.background_persistence.BackgroundPersistence` (one thread with its own event loop),
+    and :meth:`TemplateCache.close` closes it. Pass ``metrics_sink``, a callable taking a ``list`` of ``dict``
+    records (see :class:`MetricsRecord` for the keys), to send them elsewhere (an application that already
+    has a :class:`~agents.lib.persistence.CodegenPersistence` passes its ``template_cache_sink()``). The
+    deltas are accumulated in memory and handed to the sink in batches of at
     most ``metrics_batch_size`` records, from a daemon thread every ``metrics_flush_interval_seconds`` (no
     thread when that is ``None``), from :meth:`TemplateCache.flush_metrics`, and on
     :meth:`TemplateCache.close` / :meth:`TemplateCache.cleanup_async`. The sink is never called inside
     ``get``. Calls to the sink are serialized. A sink that raises loses nothing: the batch is merged back
     into the pending deltas, the failure is logged and counted (``sink_failures``), and ``get`` is not
     affected. Only ``get`` calls that returned content are reported (a failed call has no template to
-    attribute it to). Without a sink, or with ``enable_persistence=False``, nothing is collected.
+    attribute it to). With ``enable_persistence=False`` nothing is collected and no thread is started.
 
 Warmup file convention
     ``warmup(templates_dir, template_types)`` loads, for each type ``T`` (matched case-insensitively):
@@ -226,6 +231,7 @@ class _Entry:
         "last_access",
         "loaded_at",
         "mtime_ns",
+        "reported_hits",
         "size_bytes",
         "st_size",
     )
@@ -252,6 +258,7 @@ class _Entry:
         self.last_access = now
         self.from_get = 0  # 1 when a get() call loaded it (that call counts as an access)
         self.hit_count = 0
+        self.reported_hits = 0  # how many of hit_count the metrics sink has been given
 
     def set_signature(self, st: os.stat_result, trusted: bool) -> None:
         """Remember ``st`` as the signature of the validated content."""
@@ -339,8 +346,9 @@ class TemplateCache:
     """A thread-safe cache of template files; see the module docstring for the exact rules.
 
     ``max_templates`` and ``max_size_mb`` (MiB) bound the cache, ``ttl_seconds`` (``None``: no TTL) expires
-    entries not accessed for that long, ``enable_persistence`` with a ``metrics_sink`` reports per-template
-    metrics in batches, and ``clock`` (seconds, monotonic) is what TTL and reported times use.
+    entries not accessed for that long, ``enable_persistence`` reports per-template metrics in batches (to
+    ``metrics_sink``, by default the configured database), and ``clock`` (seconds, monotonic) is what TTL
+    and reported times use.
     """
 
     def __init__(
@@ -416,6 +424,9 @@ class TemplateCache:
         self._wall_anchor = time.time()
         self._clock_anchor = self._clock()
         # metrics seam
+        self._own_database: _DatabaseSink | None = None
+        if enable_persistence and metrics_sink is None:
+            metrics_sink = self._own_database = _DatabaseSink()
         self._sink = metrics_sink if enable_persistence else None
         self._collect = self._sink is not None
         self._pending: dict[_Key, _Pending] = {}
@@ -499,11 +510,9 @@ class TemplateCache:
                 and now - entry.last_access <= self._ttl_or_inf
             ):
                 entry.last_access = now
-                entry.hit_count += 1
+                entry.hit_count += 1  # reported from here by the next flush (see _fold_hits)
                 self._entries.move_to_end(key)
                 self._hits += 1
-                if self._collect:
-                    self._note_hit(key, entry, now)
                 self._cached_ns += perf_counter_ns() - start
                 return entry.content, True
             flight = self._flights.get(key)
@@ -539,8 +548,6 @@ class TemplateCache:
                     entry.last_access = now
                     entry.hit_count += 1
                     self._entries.move_to_end(key)
-                    if self._collect:
-                        self._note_hit(key, entry, now)
                 self._hits += 1
                 self._c.coalesced += 1
                 self._cached_ns += perf_counter_ns() - start
@@ -615,11 +622,11 @@ class TemplateCache:
                         snapshot.hit_count += 1
                 else:
                     entry = None  # invalidated or evicted meanwhile: the content is still right
+                    if counted and self._collect:
+                        self._note_hit(key, snapshot, now)
                 if counted:
                     self._hits += 1
                     self._c.revalidated += 1
-                    if self._collect:
-                        self._note_hit(key, snapshot, now)
                     self._cached_ns += perf_counter_ns() - start
             else:
                 entry = _Entry(key, str(path), content, digest, size, now)
@@ -667,7 +674,25 @@ class TemplateCache:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._total_bytes -= entry.size_bytes
+            if self._collect and entry.hit_count != entry.reported_hits:
+                self._fold_hits(entry)
         return entry
+
+    def _fold_hits(self, entry: _Entry) -> None:
+        """Move the hits of ``entry`` not yet reported into the pending metric deltas.
+
+        The hit path only counts ``entry.hit_count`` (the cheapest thing it can do); the per-template deltas
+        are taken from it here, when an entry leaves the cache and at each flush.
+        """
+        pending = self._pending.get(entry.key)
+        if pending is None:
+            pending = self._pending[entry.key] = _Pending(
+                entry.file_path, entry.content_hash, entry.size_bytes, entry.last_access
+            )
+        elif entry.last_access > pending.last_access:
+            pending.last_access = entry.last_access
+        pending.hits += entry.hit_count - entry.reported_hits
+        entry.reported_hits = entry.hit_count
 
     def _insert(self, entry: _Entry) -> None:
         self._drop(entry.key)
@@ -916,11 +941,19 @@ class TemplateCache:
         Does nothing (returns 0) without a sink or when nothing is pending. A sink that raises keeps its
         batch pending for the next flush; the failure is logged, never raised.
         """
+        return self._flush(fold=self._collect)
+
+    def _flush(self, *, fold: bool) -> int:
+        """Do :meth:`flush_metrics`; ``fold`` takes the entries' unreported hits first."""
         sink = self._sink
         if sink is None:
             return 0
         with self._flush_lock:
             with self._lock:
+                if fold:
+                    for entry in self._entries.values():
+                        if entry.hit_count != entry.reported_hits:
+                            self._fold_hits(entry)
                 if not self._pending:
                     return 0
                 pending, self._pending = self._pending, {}
@@ -987,7 +1020,9 @@ class TemplateCache:
             thread.join(timeout)
         with self._lock:
             self._collect = False
-        self.flush_metrics()
+        self._flush(fold=self._sink is not None)
+        if self._own_database is not None:
+            self._own_database.close()
 
     async def cleanup_async(self) -> None:
         """Do :meth:`close` without blocking the event loop."""
@@ -1018,6 +1053,32 @@ class TemplateCache:
     ) -> None:
         """Close on leaving a ``with`` block."""
         self.close()
+
+
+class _DatabaseSink:
+    """The default metrics sink: the configured database, opened on the first batch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._background: Any = None
+        self._sink: MetricsSink | None = None
+
+    def __call__(self, records: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if self._sink is None:
+                # Imported here: most caches never flush, and the import pulls in SQLAlchemy.
+                from agents.lib.background_persistence import BackgroundPersistence
+
+                self._background = BackgroundPersistence()
+                self._sink = self._background.metrics_sink()
+            sink = self._sink
+        sink(records)
+
+    def close(self) -> None:
+        with self._lock:
+            background, self._background, self._sink = self._background, None, None
+        if background is not None:
+            background.close()
 
 
 def _files_for_type(root: Path, template_type: str) -> list[Path]:
