@@ -75,3 +75,17 @@ def test_persistence_off_starts_nothing_and_writes_nothing(data_dir: Path, tmp_p
     cache.close()
     assert _persistence_threads() == before
     assert not (data_dir / "agents.db").exists()
+
+
+def test_a_cache_dropped_without_close_stops_its_database_thread(data_dir: Path, tmp_path: Path) -> None:
+    import gc
+
+    before = _persistence_threads()
+    path = write(tmp_path / "t.py", "x")
+    cache = TemplateCache(metrics_flush_interval_seconds=None)
+    cache.get("T", "EFFECT", path)
+    assert cache.flush_metrics() == 1
+    assert _persistence_threads() == before + 1
+    del cache
+    gc.collect()
+    assert _persistence_threads() == before

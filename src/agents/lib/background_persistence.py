@@ -114,6 +114,9 @@ class BackgroundPersistence:
             self._loop = self._thread = self._persistence = None
         if loop is None or thread is None or persistence is None:
             return
+        if thread is threading.current_thread():  # called on the loop itself (a finalizer): do not wait on it
+            loop.call_soon(lambda: loop.create_task(persistence.close()).add_done_callback(lambda _: loop.stop()))
+            return
         try:
             asyncio.run_coroutine_threadsafe(persistence.close(), loop).result(timeout)
         except Exception as exc:  # closing must finish; the persistence counts what it could not write

@@ -444,6 +444,9 @@ class TemplateCache:
             )
             weakref.finalize(self, self._stop.set)
             self._thread.start()
+        if self._own_database is not None:
+            # A cache dropped without close() must not leave its database thread and connection behind.
+            weakref.finalize(self, self._own_database.close)
 
     def __repr__(self) -> str:
         """Show the limits and how full the cache is."""
