@@ -19,9 +19,10 @@ system-deps:
 	@scripts/ensure-system-deps.sh
 
 ## demo: install into .venv, generate the example PRD's service (4 nodes, verified) into build/, run its tests
+## (-p no:asyncio: the generated service needs only pytest; .venv's pytest-asyncio would only warn)
 demo: $(STAMP)
 	$(BIN)/agents generate $(DEMO_PRD) --out $(DEMO_OUT) --force
-	cd $(DEMO_OUT) && $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider
+	cd $(DEMO_OUT) && $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider -p no:asyncio
 
 ## test: install into .venv what the tests need, check style and types, run the whole suite
 test: system-deps $(STAMP)
