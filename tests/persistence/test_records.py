@@ -503,3 +503,78 @@ async def test_newer_schema_is_not_migrated(backend_dsn: str) -> None:
     status = await status_async(backend_dsn)
     assert (status.current, status.known, status.pending) == ("9999_future", False, ())
     assert "unknown to this version" in str(status)
+
+
+async def test_batched_metric_rows_keep_every_value(store: CodegenPersistence) -> None:
+    """What the batch writer (COPY on PostgreSQL, executemany on SQLite) stores is what was recorded."""
+    when = datetime(2026, 11, 29, 12, 30, 15, 123456, tzinfo=UTC)
+    session = uuid4()
+    await store.record_generation_metric(
+        node_type="EFFECT",
+        phase="job",
+        duration_ms=12.5,
+        session_id=session,
+        parallel=True,
+        worker_count=3,
+        speedup=1.75,
+        success=False,
+        context={"id": session, "nested": {"k": [1, "two"]}, "quote": 'it\'s "x"'},
+        created_at=when,
+    )
+    await store.record_generation_metric(node_type="COMPUTE", phase="batch", duration_ms=3.0)
+    await store.record_event_metric(
+        event_type="node.generated",
+        processing_duration_ms=7.25,
+        success=True,
+        batch_size=4,
+        queue_wait_ms=None,
+        retry_count=2,
+        error="boom\nline two",
+        created_at=when,
+    )
+    assert await store.flush() == 3
+    pool = await store._ensure_pool()
+    async with pool.acquire() as conn:
+        generation = await conn.fetch(
+            "SELECT node_type, phase, duration_ms, session_id, parallel, worker_count, speedup, success, context"
+            " FROM generation_performance_metrics ORDER BY id"
+        )
+        events = await conn.fetch(
+            "SELECT event_type, processing_duration_ms, success, batch_size, queue_wait_ms, retry_count, error"
+            " FROM event_processing_metrics"
+        )
+    booleans = {"parallel", "success"}  # SQLite's raw rows give 0/1
+    first, second = ({k: bool(v) if k in booleans else v for k, v in dict(r).items()} for r in generation)
+    context = first.pop("context")
+    assert (orjson.loads(context) if isinstance(context, str) else context) == {
+        "id": str(session),
+        "nested": {"k": [1, "two"]},
+        "quote": 'it\'s "x"',
+    }
+    assert first == {
+        "node_type": "EFFECT",
+        "phase": "job",
+        "duration_ms": 12.5,
+        "session_id": str(session),
+        "parallel": True,
+        "worker_count": 3,
+        "speedup": 1.75,
+        "success": False,
+    }
+    assert (second["node_type"], second["worker_count"], second["parallel"], second["context"]) == (
+        "COMPUTE",
+        1,
+        False,
+        None,
+    )
+    assert [{k: bool(v) if k in booleans else v for k, v in dict(r).items()} for r in events] == [
+        {
+            "event_type": "node.generated",
+            "processing_duration_ms": 7.25,
+            "success": True,
+            "batch_size": 4,
+            "queue_wait_ms": None,
+            "retry_count": 2,
+            "error": "boom\nline two",
+        }
+    ]

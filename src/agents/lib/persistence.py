@@ -1264,13 +1264,42 @@ class CodegenPersistence:
         async with self._begin("write metrics") as conn:
             generation = groups.get(_GENERATION)
             if generation:
-                await conn.execute(sa.insert(generation_performance_metrics), generation)
+                await self._bulk_insert(conn, generation_performance_metrics, generation)
             events = groups.get(_EVENT)
             if events:
-                await conn.execute(sa.insert(event_processing_metrics), events)
+                await self._bulk_insert(conn, event_processing_metrics, events)
             templates = groups.get(_TEMPLATE)
             if templates:
                 await self._upsert_templates(conn, templates)
+
+    async def _bulk_insert(self, conn: AsyncConnection, table: sa.Table, rows: list[Row]) -> None:
+        """Insert ``rows``: ``COPY`` on PostgreSQL (one streamed round trip), ``executemany`` on SQLite.
+
+        The values go through the columns' own bind processors first (UTC timestamps, JSON text), so COPY
+        writes exactly what an ``INSERT`` would; constraints and defaults apply the same way. The COPY runs on
+        the transaction's connection, inside the transaction (a ``SELECT 1`` starts it first: SQLAlchemy's
+        asyncpg adapter begins lazily), so a failed batch leaves nothing behind.
+        """
+        if self._backend != "postgresql":
+            await conn.execute(sa.insert(table), rows)
+            return
+        dialect = conn.dialect
+        by_columns: dict[tuple[str, ...], list[Row]] = {}
+        for row in rows:
+            by_columns.setdefault(tuple(row), []).append(row)
+        await conn.exec_driver_sql("SELECT 1")
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        for columns, group in by_columns.items():
+            processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+            records = [
+                tuple(
+                    value if proc is None or value is None else proc(value)
+                    for proc, value in zip(processors, (row[name] for name in columns), strict=True)
+                )
+                for row in group
+            ]
+            await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
 
     async def _upsert_templates(self, conn: AsyncConnection, rows: list[Row]) -> None:
         merged: dict[tuple[str, str, str], Row] = {}

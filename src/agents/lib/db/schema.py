@@ -87,8 +87,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-"""A JSON column type: ``JSONB`` on PostgreSQL, JSON text on SQLite."""
+JSONType = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+"""A JSON column type: ``JSONB`` on PostgreSQL, JSON text on SQLite; Python ``None`` is SQL ``NULL``."""
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _MIXIN_NAME = sa.String(200).with_variant(postgresql.VARCHAR(200, collation="C"), "postgresql")
