@@ -158,6 +158,19 @@ def _print_analysis(console: Console, analysis: PRDAnalysis) -> None:
         for entity in analysis.entities:
             entities.add_row(entity.name, escape(", ".join(f"{f.name}: {f.type}" for f in entity.fields)))
         console.print(entities)
+    if analysis.workflow_steps:
+        steps = Table("#", "step", "as the PRD says", title="Workflow (orchestrator steps)", title_justify="left")
+        for number, step in enumerate(analysis.workflow_steps, start=1):
+            steps.add_row(str(number), step.name, escape(step.text))
+        console.print(steps)
+    if analysis.lifecycle is not None:
+        life = analysis.lifecycle
+        owner = f" of {escape(life.entity)}" if life.entity else ""
+        states = Table("from", "event", "to", title=f"Lifecycle{owner}", title_justify="left")
+        for t in life.transitions:
+            states.add_row(t.source, t.event or "-", t.target)
+        console.print(states)
+        console.print(f"initial: {life.initial}; terminal: {', '.join(life.terminal) or 'none'}")
     for warning in analysis.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 

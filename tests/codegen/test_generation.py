@@ -55,6 +55,30 @@ def test_contract_content(generated_service: Path) -> None:
     assert [o["name"] for o in contract["operations"]] == ["reduce", "fold"]
 
 
+def test_orchestrator_contract_keeps_the_steps_wording(tmp_path: Path) -> None:
+    from agents.lib.codegen.contract import NodeContract
+    from agents.lib.codegen.spec import StepSpec
+    from tests.codegen.conftest import orchestrator_spec
+
+    spec = orchestrator_spec().model_copy(
+        update={
+            "steps": (
+                StepSpec(name="reserve", description='Reserve stock: "all" of it'),
+                StepSpec(name="charge", description="Charge the card\n# not code", depends_on=("reserve",)),
+            )
+        }
+    )
+    generator = CodeGenerator()
+    node = generator.generate_node(spec, tmp_path)
+    generator.close()
+    contract = yaml.safe_load((node.package_dir / "contract.yaml").read_text(encoding="utf-8"))
+    assert contract["steps"] == [
+        {"name": "reserve", "description": 'Reserve stock: "all" of it', "depends_on": []},
+        {"name": "charge", "description": "Charge the card\n# not code", "depends_on": ["reserve"]},
+    ]
+    NodeContract.model_validate(contract)
+
+
 def test_generated_service_passes_every_check(generated_service: Path, tmp_path: Path) -> None:
     copy = tmp_path / "svc"
     shutil.copytree(generated_service, copy)

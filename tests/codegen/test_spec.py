@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import keyword
 import random
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from agents.lib.codegen.naming import is_safe_identifier, pascal_case, snake_case, upper_snake_case
+from agents.lib.codegen.builder import build_node_spec, build_node_specs
+from agents.lib.codegen.naming import (
+    is_safe_identifier,
+    pascal_case,
+    snake_case,
+    upper_snake_case,
+    without_node_type_suffix,
+)
 from agents.lib.codegen.spec import EntitySpec, FieldSpec, FsmSpec, NodeSpec, StepSpec, TransitionSpec
+from agents.lib.prd_analyzer import analyze_prd
 from tests.codegen.conftest import COMMON, effect_spec, orchestrator_spec, reducer_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prd"
 
 
 @pytest.mark.parametrize(
@@ -111,3 +122,159 @@ def test_derived_names() -> None:
     other = spec.model_copy(update={"domain": "lending"})
     assert other.package_name == "node_lending_library_loans_effect"
     assert spec.ports[0].key == "RECORD_STORE"
+
+
+# -- names, steps and states come from the PRD --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "pascal", "snake"),
+    [
+        ("seller's payout", "SellerPayout", "seller_payout"),
+        ("Seller\u2019s Payout", "SellerPayout", "seller_payout"),
+        ("don't retry", "DontRetry", "dont_retry"),
+        ("sellers' payouts", "SellersPayouts", "sellers_payouts"),
+        ("'quoted' name", "QuotedName", "quoted_name"),
+    ],
+)
+def test_apostrophes_never_split_a_word(text: str, pascal: str, snake: str) -> None:
+    assert pascal_case(text) == pascal
+    assert snake_case(text) == snake
+
+
+@pytest.mark.parametrize(
+    ("name", "node_type", "stripped"),
+    [
+        ("OrderFulfilmentOrchestrator", None, "OrderFulfilment"),
+        ("OrderFulfilmentOrchestrator", "ORCHESTRATOR", "OrderFulfilment"),
+        ("OrderFulfilmentOrchestrator", "EFFECT", "OrderFulfilmentOrchestrator"),
+        ("FulfilmentReducerService", None, "Fulfilment"),
+        ("LedgerEffectNode", None, "Ledger"),
+        ("UserService", None, "UserService"),
+        ("Orchestrator", None, "Orchestrator"),
+        ("NoneCompute", None, "NoneCompute"),
+        ("EffectPedals", None, "EffectPedals"),
+    ],
+)
+def test_without_node_type_suffix(name: str, node_type: str | None, stripped: str) -> None:
+    assert without_node_type_suffix(name, node_type) == stripped
+
+
+def test_a_service_name_ending_with_the_type_does_not_repeat_it() -> None:
+    spec = NodeSpec.model_validate(
+        {**orchestrator_spec().model_dump(), "service_name": "OrderFulfilmentOrchestrator"}
+    )
+    assert spec.class_name == "NodeOrderFulfilmentOrchestrator"
+    assert spec.package_name == "node_library_order_fulfilment_orchestrator"
+    effect = NodeSpec.model_validate({**effect_spec().model_dump(), "service_name": "OrderFulfilmentOrchestrator"})
+    assert effect.class_name == "NodeOrderFulfilmentOrchestratorEffect"
+
+
+def _spec(prd: str, node_type: str) -> NodeSpec:
+    return build_node_spec(analyze_prd(EXAMPLES / prd), node_type)
+
+
+def test_order_fulfilment_orchestrator_runs_the_prds_steps_in_order() -> None:
+    spec = _spec("order_fulfilment.md", "ORCHESTRATOR")
+    assert spec.class_name == "NodeOrderFulfilmentOrchestrator"
+    assert spec.package_name == "node_order_fulfilment_orchestrator"
+    assert [(s.name, s.depends_on) for s in spec.steps] == [
+        ("validate_order", ()),
+        ("reserve_stock", ("validate_order",)),
+        ("charge_payment", ("reserve_stock",)),
+        ("book_shipment", ("charge_payment",)),
+        ("notify_customer", ("book_shipment",)),
+    ]
+    assert spec.steps[1].description == "Reserve stock in the inventory service."
+    assert _spec("order_fulfilment.md", "EFFECT").class_name == "NodeOrderFulfilmentEffect"
+
+
+def test_marketplace_nodes_use_the_prds_steps_and_states() -> None:
+    steps = _spec("marketplace_payouts.md", "ORCHESTRATOR").steps
+    assert [s.name for s in steps] == [
+        "close_week",
+        "compute_seller_balance",
+        "create_payouts",
+        "send_bank_transfer_file",
+        "notify_seller",
+    ]
+    assert [s.depends_on for s in steps][1:] == [(s.name,) for s in steps[:-1]]
+    fsm = _spec("marketplace_payouts.md", "REDUCER").fsm
+    assert fsm is not None
+    assert fsm.states == ("pending", "approved", "sent", "settled", "cancelled")
+    assert (fsm.initial, fsm.terminal) == ("pending", ("settled", "cancelled"))
+    assert [(t.source, t.event, t.target) for t in fsm.transitions] == [
+        ("pending", "to_approved", "approved"),
+        ("approved", "to_sent", "sent"),
+        ("sent", "to_settled", "settled"),
+        ("pending", "to_cancelled", "cancelled"),
+        ("approved", "to_cancelled", "cancelled"),
+    ]
+    hooks = [h.name for h in _spec("marketplace_payouts.md", "COMPUTE").hooks]
+    assert "calculate_seller_balance" in hooks and not any("seller_s" in h for h in hooks)
+
+
+def test_expense_reducer_uses_the_claim_states() -> None:
+    fsm = _spec("expense_approvals.md", "REDUCER").fsm
+    assert fsm is not None
+    assert fsm.states == ("draft", "submitted", "approved", "paid", "rejected")
+    assert [(t.source, t.target) for t in fsm.transitions] == [
+        ("draft", "submitted"),
+        ("submitted", "approved"),
+        ("approved", "paid"),
+        ("submitted", "rejected"),
+    ]
+
+
+def test_without_steps_or_states_in_the_prd_the_old_rules_apply() -> None:
+    analysis = analyze_prd(EXAMPLES / "library_loans.md")
+    assert analysis.workflow_steps == () and analysis.lifecycle is None
+    steps = build_node_spec(analysis, "ORCHESTRATOR").steps
+    assert [s.name for s in steps] == [
+        "model_member",
+        "model_book",
+        "model_loan",
+        "port_and_in",
+        "create_book",
+        "update_loan",
+        "notify_loan",
+        "update_book",
+    ]
+    fsm = build_node_spec(analysis, "REDUCER").fsm
+    assert fsm is not None and fsm.states == ("open", "active", "closed")
+
+
+def test_transition_table_events_name_the_fsm_events() -> None:
+    text = """# Refunds
+
+## Requirements
+
+- Refunds are stored in PostgreSQL.
+
+## Refund lifecycle
+
+| From | To | Event |
+|------|----|-------|
+| requested | approved | approve |
+| approved | paid | pay out |
+| requested, approved | rejected | reject |
+"""
+    fsm = build_node_spec(analyze_prd(text), "REDUCER").fsm
+    assert fsm is not None
+    assert [(t.source, t.event, t.target) for t in fsm.transitions] == [
+        ("requested", "approve", "approved"),
+        ("approved", "pay_out", "paid"),
+        ("requested", "reject", "rejected"),
+        ("approved", "reject", "rejected"),
+    ]
+    # one event leading to two states cannot name them: every event becomes to_<target>
+    clash = text.replace("| approved | paid | pay out |", "| approved | paid | approve |")
+    fsm = build_node_spec(analyze_prd(clash), "REDUCER").fsm
+    assert fsm is not None
+    assert [t.event for t in fsm.transitions] == ["to_approved", "to_paid", "to_rejected", "to_rejected"]
+
+
+def test_a_given_service_name_drops_a_trailing_type_word() -> None:
+    specs = build_node_specs(analyze_prd(EXAMPLES / "order_fulfilment.md"), service_name="Shipping Orchestrator")
+    assert [s.class_name for s in specs] == ["NodeShippingOrchestrator", "NodeShippingEffect"]
+    assert specs[0].package_name == "node_order_shipping_orchestrator"

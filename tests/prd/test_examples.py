@@ -58,6 +58,28 @@ def test_example_yields_what_its_expected_file_lists(expected: Path) -> None:
 
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.yaml"))
+def test_example_names_steps_and_states_are_the_prds(expected: Path) -> None:
+    """The service name, workflow steps and lifecycle are exactly what the expected file records."""
+    want = _load(expected)
+    for key in ("service_name", "workflow_steps", "lifecycle"):
+        assert key in want, f"{expected.name} must record {key} (an empty list or null when there is none)"
+    analysis = analyze_prd(_source_for(expected))
+    assert analysis.service_name == want["service_name"]
+    assert [s.name for s in analysis.workflow_steps] == want["workflow_steps"]
+    lifecycle = analysis.lifecycle
+    if want["lifecycle"] is None:
+        assert lifecycle is None, lifecycle
+        return
+    assert lifecycle is not None
+    expected_lifecycle = want["lifecycle"]
+    assert lifecycle.entity == expected_lifecycle["entity"]
+    assert list(lifecycle.states) == expected_lifecycle["states"]
+    assert lifecycle.initial == expected_lifecycle["initial"]
+    assert list(lifecycle.terminal) == expected_lifecycle["terminal"]
+    assert [[t.source, t.target] for t in lifecycle.transitions] == expected_lifecycle["transitions"]
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.yaml"))
 def test_example_analysis_is_well_formed(expected: Path) -> None:
     analysis = analyze_prd(_source_for(expected))
     assert analysis.service_name.isidentifier() and analysis.service_name[0].isupper()

@@ -146,10 +146,27 @@ def test_analyze_prints_the_analysis() -> None:
     run = agents("analyze", str(EXAMPLES / "marketplace_payouts.md"))
     assert run.returncode == 0, run.stderr
     assert "MarketplaceSellerPayouts" in run.stdout
-    assert "EFFECT, COMPUTE, REDUCER, ORCHESTRATOR" in run.stdout or "EFFECT, ORCHESTRATOR" in run.stdout
+    (types_line,) = [line for line in run.stdout.splitlines() if "node types" in line]
+    types = types_line.split("│")[2].strip().split(", ")
+    assert sorted(types) == ["COMPUTE", "EFFECT", "ORCHESTRATOR", "REDUCER"]
     for entity in ("Sale", "Payout"):
         assert entity in run.stdout
     assert "gross_amount: decimal" in run.stdout
+    lines = run.stdout.splitlines()
+    steps = [
+        line.split("│")[2].strip()
+        for line in lines
+        if line.startswith("│ ") and line.split("│")[1].strip().isdigit()
+    ]
+    assert steps == [
+        "close_week",
+        "compute_seller_balance",
+        "create_payouts",
+        "send_bank_transfer_file",
+        "notify_seller",
+    ]
+    assert "Lifecycle of Payout" in run.stdout
+    assert "initial: pending; terminal: settled, cancelled" in run.stdout
 
 
 def test_analyze_json_is_the_whole_analysis() -> None:

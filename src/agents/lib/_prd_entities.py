@@ -331,8 +331,10 @@ def _field_list(text: str) -> list[EntityField]:
             words = part.split()
             if len(words) >= 3 and words[0].lower() in ("list", "set", "array") and (words[1].lower() == "of"):
                 part, type_text, words = " ".join(words[2:]), "list", []
-            if any(w.lower() in ("of", "for", "with", "to", "from", "that", "which") for w in words):
-                continue
+            if any(
+                w.lower() in ("of", "for", "with", "to", "from", "that", "which", "each", "every") for w in words
+            ):
+                continue  # a phrase, not a field name ("keeps each member's balance")
             # "a joined_on date", "an available flag", "a borrowed_at timestamp"
             if (
                 len(words) == 2

@@ -6,7 +6,7 @@ import keyword
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "DecomposedTask",
@@ -15,6 +15,7 @@ __all__ = [
     "ExternalSystem",
     "ExternalSystemKind",
     "FieldType",
+    "Lifecycle",
     "NodeType",
     "NodeTypeHint",
     "Operation",
@@ -23,7 +24,9 @@ __all__ = [
     "Priority",
     "QualityBaseline",
     "Requirement",
+    "StateTransition",
     "UserStory",
+    "WorkflowStep",
 ]
 
 
@@ -227,6 +230,73 @@ class DecomposedTask(_Frozen):
     requirement_ids: tuple[str, ...] = ()
 
 
+class WorkflowStep(_Frozen):
+    """One step of the workflow the PRD describes, in the PRD's order.
+
+    ``name`` is a snake_case identifier derived from the step's words (``Reserve stock in the inventory
+    service.`` -> ``reserve_stock``); ``text`` is the step as the PRD wrote it.
+    """
+
+    name: str
+    text: str = ""
+    source_section: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        return _check_identifier(value, "step name")
+
+
+class StateTransition(_Frozen):
+    """``source -> target`` as the PRD names it; ``event`` is the trigger it names, when it names one."""
+
+    source: str
+    target: str
+    event: str = Field(default="", description="a snake_case trigger from a transition table, else empty")
+    evidence: str = ""
+
+    @field_validator("source", "target")
+    @classmethod
+    def _state_is_identifier(cls, value: str) -> str:
+        return _check_identifier(value, "state name")
+
+    @field_validator("event")
+    @classmethod
+    def _event_is_identifier(cls, value: str) -> str:
+        return value and _check_identifier(value, "event name")
+
+
+class Lifecycle(_Frozen):
+    """The states something the PRD describes moves through, and the transitions between them."""
+
+    entity: str | None = Field(default=None, description="the entity whose status this is, when the PRD says")
+    states: tuple[str, ...] = Field(min_length=2)
+    initial: str
+    terminal: tuple[str, ...] = ()
+    transitions: tuple[StateTransition, ...] = Field(min_length=1)
+    source_section: str = ""
+
+    @field_validator("states", "terminal")
+    @classmethod
+    def _states_are_identifiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            _check_identifier(name, "state name")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Lifecycle:
+        known = set(self.states)
+        if len(known) != len(self.states):
+            raise ValueError("lifecycle states must be unique")
+        named = {self.initial, *self.terminal}
+        for t in self.transitions:
+            named |= {t.source, t.target}
+        unknown = sorted(named - known)
+        if unknown:
+            raise ValueError(f"lifecycle names undeclared states {unknown}")
+        return self
+
+
 class QualityBaseline(_Frozen):
     """How complete and precise the PRD is, each score in [0, 1], with what is missing."""
 
@@ -263,6 +333,10 @@ class PRDAnalysis(_Frozen):
     external_systems: tuple[ExternalSystem, ...] = ()
     entities: tuple[Entity, ...] = ()
     operations: tuple[Operation, ...] = ()
+    workflow_steps: tuple[WorkflowStep, ...] = Field(
+        default=(), description="the workflow's steps in order, when the PRD lists them"
+    )
+    lifecycle: Lifecycle | None = Field(default=None, description="the states and transitions the PRD names")
     quality_baseline: QualityBaseline
     confidence_score: float = Field(ge=0.0, le=1.0)
     warnings: tuple[str, ...] = ()

@@ -14,6 +14,7 @@ __all__ = [
     "MAX_PRD_BYTES",
     "STOPWORDS",
     "LoadedText",
+    "fold_apostrophes",
     "load_source",
     "pascal_identifier",
     "sentences",
@@ -31,6 +32,20 @@ _TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".mdown", ".text", ".rst")
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 _WORD_RE = re.compile(r"[A-Za-z0-9]+")
 _CAMEL_RE = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+[a-z]*")
+_ANY_APOSTROPHE_RE = re.compile("[\u2019\u2018\u02bc\uff07]")
+_POSSESSIVE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07][sS](?![^\W_])")
+_INNER_APOSTROPHE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07](?=[^\W_])")
+
+
+def fold_apostrophes(text: str) -> str:
+    """Drop a possessive ``'s`` (``seller's`` -> ``seller``) and join words around other apostrophes.
+
+    ``don't`` becomes ``dont``; straight and typographic apostrophes are treated alike. Any other apostrophe
+    (a closing quote, ``sellers'``) is left alone and splits words as before.
+    """
+    if "'" not in text and (text.isascii() or not _ANY_APOSTROPHE_RE.search(text)):
+        return text
+    return _INNER_APOSTROPHE_RE.sub("", _POSSESSIVE_RE.sub("", text))
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -174,13 +189,13 @@ def load_source(source: str | os.PathLike[str]) -> LoadedText:
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-case alphanumeric words of ``text`` (``multi-step`` gives ``multi``, ``step``)."""
-    return _TOKEN_RE.findall(text.lower())
+    """Lower-case alphanumeric words of ``text`` (``multi-step``: ``multi``, ``step``; ``it's``: ``it``)."""
+    return _TOKEN_RE.findall(fold_apostrophes(text).lower())
 
 
 def split_words(text: str) -> list[str]:
-    """Words of ``text`` for identifiers: ASCII-folded, camelCase split, in order."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    """Words of ``text`` for identifiers: apostrophes folded, ASCII-folded, camelCase split, in order."""
+    folded = unicodedata.normalize("NFKD", fold_apostrophes(text)).encode("ascii", "ignore").decode("ascii")
     words: list[str] = []
     for chunk in _WORD_RE.findall(folded):
         words.extend(_CAMEL_RE.findall(chunk))

@@ -3,9 +3,10 @@
 ``analyze_prd(source)`` reads a path (``Path``, or a ``str`` naming an existing file or ending in
 ``.md``/``.markdown``/``.txt``) or takes the ``str`` as the PRD text itself, and returns everything the
 node-spec builder needs: title, a safe ``service_name`` and ``domain``, requirements, user stories,
-entities with typed fields, operations, external systems, node-type hints and the recommended node
-types. The user guide writes ``await analyze_prd(prd_path)``; here ``analyze_prd`` is synchronous
-and :func:`analyze_prd_async` is the awaitable version (it runs the analysis in a worker thread).
+entities with typed fields, operations, external systems, the workflow's steps and the lifecycle states the PRD
+names (see :mod:`agents.lib._prd_flow`), node-type hints and the recommended node types. The user guide writes
+``await analyze_prd(prd_path)``; here ``analyze_prd`` is synchronous and :func:`analyze_prd_async` is the
+awaitable version (it runs the analysis in a worker thread).
 
 What it reads: YAML front matter (``title``, ``name``, ``domain``, ``description`` and a
 ``node_types: [EFFECT, COMPUTE]`` override that wins over the evidence), Markdown headings (ATX and
@@ -34,6 +35,7 @@ import asyncio
 import os
 
 from agents.lib._prd_entities import extract_entities
+from agents.lib._prd_flow import extract_lifecycle, extract_workflow_steps
 from agents.lib._prd_models import (
     DecomposedTask,
     Entity,
@@ -41,6 +43,7 @@ from agents.lib._prd_models import (
     ExternalSystem,
     ExternalSystemKind,
     FieldType,
+    Lifecycle,
     NodeType,
     NodeTypeHint,
     Operation,
@@ -49,7 +52,9 @@ from agents.lib._prd_models import (
     Priority,
     QualityBaseline,
     Requirement,
+    StateTransition,
     UserStory,
+    WorkflowStep,
 )
 from agents.lib._prd_parse import (
     ACCEPTANCE,
@@ -95,6 +100,7 @@ __all__ = [
     "ExternalSystem",
     "ExternalSystemKind",
     "FieldType",
+    "Lifecycle",
     "NodeType",
     "NodeTypeHint",
     "Operation",
@@ -103,7 +109,9 @@ __all__ = [
     "Priority",
     "QualityBaseline",
     "Requirement",
+    "StateTransition",
     "UserStory",
+    "WorkflowStep",
     "analyze_prd",
     "analyze_prd_async",
 ]
@@ -115,6 +123,7 @@ _GENERIC_TITLE_WORDS = word_set(
     "requirements requirement document doc spec specification specs the a an for of and v draft "
     "backend server app application"
 )
+_NODE_TYPE_WORDS = word_set("effect compute reducer orchestrator")
 _TITLE_PREFIXES = (
     "product requirements document",
     "product requirement document",
@@ -213,11 +222,19 @@ def _title(doc: Document, path: str | None) -> tuple[str, bool]:
     return (first[:80] or "Service"), False
 
 
+def _without_type_words(words: list[str]) -> list[str]:
+    """``words`` without trailing node-type words ("Order Fulfilment Orchestrator" -> Order, Fulfilment)."""
+    end = len(words)
+    while end > 1 and words[end - 1].lower() in _NODE_TYPE_WORDS:
+        end -= 1
+    return words[:end]
+
+
 def _service_and_domain(title: str, fm_domain: object, name: str | None) -> tuple[str, str]:
     source = name if name and name.strip() else title
     words = split_words(source)
     meaningful = [w for w in words if w.lower() not in _GENERIC_TITLE_WORDS]
-    chosen = (meaningful or words)[:4]
+    chosen = _without_type_words(_without_type_words(meaningful or words)[:4])
     service = pascal_identifier(" ".join(chosen), fallback="Service")
     if isinstance(fm_domain, str) and fm_domain.strip():
         domain = snake_identifier(fm_domain, fallback="service", prefix="d")
@@ -509,6 +526,8 @@ def analyze_prd(source: str | os.PathLike[str], *, name: str | None = None) -> P
         + (0.1 if titled else 0.0)
         + (0.1 if not items.requirements_fallback else 0.0)
     )
+    workflow_steps = extract_workflow_steps(doc, warnings)
+    lifecycle = extract_lifecycle(doc, entities)
     dependencies = list(dict.fromkeys(items.dependencies)) or [s.name for s in systems]
     success = list(dict.fromkeys(items.success))
     keywords = extract_keywords(evidence, title)
@@ -535,6 +554,8 @@ def analyze_prd(source: str | os.PathLike[str], *, name: str | None = None) -> P
         external_systems=tuple(systems),
         entities=entities,
         operations=tuple(operations),
+        workflow_steps=workflow_steps,
+        lifecycle=lifecycle,
         quality_baseline=quality,
         confidence_score=confidence,
         warnings=tuple(dict.fromkeys(warnings)),

@@ -8,9 +8,12 @@ The rules, per node type:
 - COMPUTE: validation of every entity (rules from field types and names: required text non-empty, amounts and
   counts not negative), a numeric summary where an entity has numbers, and a hook (NOT_IMPLEMENTED, listed in the
   contract) for each calculation or transformation the PRD asks for but cannot specify.
-- REDUCER: a fold of events into counters and totals, through a state machine (the PRD's lifecycle states when
-  it names a known sequence of them, else open -> active -> closed).
-- ORCHESTRATOR: a step graph from the PRD's coordination steps, else from its decomposed tasks, else a default.
+- REDUCER: a fold of events into counters and totals, through a state machine: the states and transitions the
+  PRD names (``analysis.lifecycle``); else a known sequence of lifecycle states its requirements mention; else
+  open -> active -> closed.
+- ORCHESTRATOR: a chain of steps: the workflow the PRD lists (``analysis.workflow_steps``, in its order, each
+  step depending on the one before); else the PRD's coordination targets, else its decomposed tasks, else a
+  default.
 
 Mixins come from ``mixin_recommender`` when given (a callable returning mixin names), else from per-type
 defaults; only mixins of the runtime's catalogue can be chosen.
@@ -22,7 +25,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from agents.lib.codegen.naming import is_safe_identifier, pascal_case, snake_case
+from agents.lib.codegen.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
 from agents.lib.codegen.spec import (
     NODE_TYPES,
@@ -38,7 +41,7 @@ from agents.lib.codegen.spec import (
     TransitionSpec,
 )
 from agents.lib.errors import ErrorCode, OnexError
-from agents.lib.prd_analyzer import PRDAnalysis
+from agents.lib.prd_analyzer import Lifecycle, PRDAnalysis
 
 __all__ = ["DEFAULT_MIXINS", "MixinRecommender", "build_node_spec", "build_node_specs", "plural"]
 
@@ -71,6 +74,7 @@ _MAX_ENTITIES = 12
 _MAX_FIELDS = 30
 _MAX_HOOKS = 12
 _MAX_STEPS = 8
+_MAX_PRD_STEPS = 16
 _MAX_REQUIREMENTS = 60
 _PORTS_BY_SYSTEM = {
     "database": "record_store",
@@ -193,7 +197,42 @@ def _hooks(analysis: PRDAnalysis, taken: set[str]) -> tuple[HookSpec, ...]:
     return tuple(hooks)
 
 
+def _prd_fsm(lifecycle: Lifecycle) -> FsmSpec | None:
+    """Return the state machine of the lifecycle the PRD names; ``None`` if it cannot be a valid one.
+
+    An event is named after the PRD's trigger when the PRD gives one that always leads to the same state, else
+    ``to_<target>``; so every state reached by an event refuses that event (the generated tests rely on one
+    illegal transition existing).
+    """
+    targets: dict[str, set[str]] = {}
+    for t in lifecycle.transitions:
+        name = t.event if t.event and is_safe_identifier(t.event) else f"to_{t.target}"
+        targets.setdefault(name, set()).add(t.target)
+    named = all(len(v) == 1 for v in targets.values())
+    transitions: list[TransitionSpec] = []
+    seen: set[tuple[str, str]] = set()
+    for t in lifecycle.transitions:
+        if t.source == t.target or (t.source, t.target) in seen:
+            continue
+        seen.add((t.source, t.target))
+        event = t.event if named and t.event and is_safe_identifier(t.event) else f"to_{t.target}"
+        transitions.append(TransitionSpec(source=t.source, event=event, target=t.target))
+    try:
+        return FsmSpec(
+            states=lifecycle.states,
+            initial=lifecycle.initial,
+            terminal=lifecycle.terminal,
+            transitions=tuple(transitions),
+        )
+    except ValueError:
+        return None
+
+
 def _lifecycle(analysis: PRDAnalysis) -> FsmSpec:
+    if analysis.lifecycle is not None:
+        fsm = _prd_fsm(analysis.lifecycle)
+        if fsm is not None and any(t.source == fsm.initial for t in fsm.transitions):
+            return fsm
     text = " ".join(
         [analysis.description, *(r.text for r in analysis.functional_requirements), *analysis.features]
     ).lower()
@@ -228,7 +267,22 @@ def _lifecycle(analysis: PRDAnalysis) -> FsmSpec:
     )
 
 
+def _chain(names: Sequence[str], descriptions: dict[str, str]) -> tuple[StepSpec, ...]:
+    return tuple(
+        StepSpec(
+            name=name,
+            description=descriptions.get(name) or name.replace("_", " "),
+            depends_on=(names[i - 1],) if i else (),
+        )
+        for i, name in enumerate(names)
+    )
+
+
 def _steps(analysis: PRDAnalysis, node_types: Sequence[str]) -> tuple[StepSpec, ...]:
+    listed = [s for s in analysis.workflow_steps if is_safe_identifier(s.name)]
+    prd_names = list(dict.fromkeys(s.name for s in listed))[:_MAX_PRD_STEPS]
+    if len(prd_names) >= 2:
+        return _chain(prd_names, {s.name: s.text[:300] for s in listed})
     names: list[str] = []
     for op in analysis.operations:
         if str(op.node_type.value) == "ORCHESTRATOR" and op.target:
@@ -245,10 +299,7 @@ def _steps(analysis: PRDAnalysis, node_types: Sequence[str]) -> tuple[StepSpec, 
         names += ["record_outcome"] if "EFFECT" in node_types else ["report"]
         names += ["update_statistics"] if "REDUCER" in node_types else []
     unique = [n for n in dict.fromkeys(names) if is_safe_identifier(n)][:_MAX_STEPS]
-    return tuple(
-        StepSpec(name=name, description=name.replace("_", " "), depends_on=(unique[i - 1],) if i else ())
-        for i, name in enumerate(unique)
-    )
+    return _chain(unique, {})
 
 
 def build_node_spec(
@@ -271,7 +322,9 @@ def build_node_spec(
     typed: NodeType = kind
     present = [str(t) for t in (node_types or analysis.recommended_node_types)]
     common = {
-        "service_name": pascal_case(service_name) if service_name else analysis.service_name,
+        "service_name": without_node_type_suffix(pascal_case(service_name))
+        if service_name
+        else analysis.service_name,
         "domain": snake_case(domain) if domain else analysis.domain,
         "node_type": typed,
         "description": (analysis.description or analysis.title)[:2000],

@@ -90,6 +90,7 @@ class ContractStep(BaseModel):
 
     model_config = _STRICT
     name: str
+    description: str = ""
     depends_on: list[str]
 
 

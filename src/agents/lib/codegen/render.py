@@ -583,7 +583,9 @@ def contract_of(spec: NodeSpec) -> dict[str, Any]:
             "transitions": [{"from": t.source, "event": t.event, "to": t.target} for t in spec.fsm.transitions],
         }
     if spec.steps:
-        contract["steps"] = [{"name": s.name, "depends_on": list(s.depends_on)} for s in spec.steps]
+        contract["steps"] = [
+            {"name": s.name, "description": s.description, "depends_on": list(s.depends_on)} for s in spec.steps
+        ]
     return contract
 
 

@@ -14,7 +14,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agents.lib.codegen.naming import is_safe_identifier, snake_case
+from agents.lib.codegen.naming import is_safe_identifier, snake_case, without_node_type_suffix
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE, WRAP_ORDER
 
 __all__ = [
@@ -260,13 +260,18 @@ class NodeSpec(BaseModel):
 
     @property
     def class_name(self) -> str:
-        """``Node<Service><Type>``."""
-        return f"Node{self.service_name}{self.type_title}"
+        """``Node<Service><Type>``; a service name ending with the type's word does not repeat it."""
+        return f"Node{without_node_type_suffix(self.service_name, self.node_type)}{self.type_title}"
 
     @property
     def package_name(self) -> str:
-        """``node_<domain>_<service>_<type>``; the domain is not repeated when the service name starts with it."""
-        service = self.service_snake
+        """``node_<domain>_<service>_<type>``; neither the domain nor a trailing type word is repeated.
+
+        The domain is left out when the service name starts with it (``node_library_loans_effect``), and the type
+        word when the service name ends with it (``OrderFulfilmentOrchestrator`` -> ``node_order_fulfilment_`` +
+        ``orchestrator``).
+        """
+        service = snake_case(without_node_type_suffix(self.service_name, self.node_type))
         prefix = "" if service == self.domain or service.startswith(f"{self.domain}_") else f"{self.domain}_"
         return f"node_{prefix}{service}_{self.node_type.lower()}"
 
