@@ -26,6 +26,24 @@ _ISOLATED = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shared_mypy_seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Verification's mypy seed cache lives in this run's temp root (shared by the xdist workers), not in ~/.cache."""
+    from agents.lib.codegen.mypy_seed import SEED_DIR_VARIABLE
+
+    if os.environ.get(SEED_DIR_VARIABLE):  # the developer chose a place
+        yield
+        return
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # .../pytest-N/popen-gwK -> .../pytest-N, common to the workers
+    os.environ[SEED_DIR_VARIABLE] = str(root / "mypy-seed")
+    try:
+        yield
+    finally:
+        os.environ.pop(SEED_DIR_VARIABLE, None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from agents.lib.codegen.mypy_seed import SEED_DIR_VARIABLE, SEED_MODULES
 from agents.lib.codegen.verify import verify_generated
 from agents.lib.errors import ErrorCode, OnexError
 
 EFFECT = "node_library_loans_effect"
+COMPUTE = "node_library_loans_compute"
+REDUCER = "node_library_loans_reducer"
+ORCHESTRATOR = "node_library_loans_orchestrator"
+SEEDED = "[seeded cache]"
+# A type error that involves the seed: pydantic's BaseModel.model_dump() returns dict[str, Any].
+TYPE_ERROR = "\n\ndef dump_as_int(model: BaseModel) -> int:\n    return model.model_dump()\n"
+TYPE_ERROR_MESSAGE = 'Incompatible return value type (got "dict[str, Any]", expected "int")'
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -127,3 +144,259 @@ def test_bad_paths(tmp_path: Path) -> None:
     assert missing.value.code is ErrorCode.NOT_FOUND
     with pytest.raises(OnexError, match="holds no node packages"):
         verify_generated(tmp_path)
+
+
+# --- imports and tests share a subprocess: each keeps its own verdict ---------------------------------------
+
+
+def test_a_test_module_that_does_not_import_fails_both_checks(service_copy: Path) -> None:
+    tests = service_copy / EFFECT / "tests" / "test_node.py"
+    tests.write_text(tests.read_text() + "\nraise RuntimeError('broken test module')\n")
+    report = verify_generated(service_copy, packages=[EFFECT])
+    assert [c.name for c in report.failed_checks] == ["imports", "tests"]
+    assert report.check("imports").message == "import failed: RuntimeError: broken test module"
+    assert "exit code 2" in report.check("tests").message
+
+
+def test_a_module_pytest_does_not_collect_is_still_imported(service_copy: Path) -> None:
+    (service_copy / EFFECT / "tests" / "helpers.py").write_text("raise RuntimeError('broken helper')\n")
+    report = verify_generated(service_copy, packages=[EFFECT])
+    assert [c.name for c in report.failed_checks] == ["imports"]
+    assert report.check("imports").message == "import failed: RuntimeError: broken helper"
+    assert report.check("tests").passed
+
+
+def test_pytest_still_rewrites_the_asserts_of_test_modules(service_copy: Path) -> None:
+    (service_copy / EFFECT / "tests" / "test_more.py").write_text(
+        "def test_more() -> None:\n    found = 1\n    assert found == 2\n"
+    )
+    report = verify_generated(service_copy, packages=[EFFECT])
+    assert [c.name for c in report.failed_checks] == ["tests"]
+    assert "E       assert 1 == 2" in report.check("tests").problems
+
+
+def test_a_hanging_import_times_out_the_imports_check(service_copy: Path) -> None:
+    enums = service_copy / EFFECT / "enums.py"
+    enums.write_text(enums.read_text() + "\nimport time\n\ntime.sleep(600)\n")
+    report = verify_generated(service_copy, packages=[EFFECT], timeout_seconds=3)
+    assert report.check("imports").message == "timed out after 3 s"
+    assert not report.check("tests").passed  # collected on its own, it hangs too
+
+
+# --- the seed mypy cache ------------------------------------------------------------------------------------
+
+
+def test_the_seed_covers_what_generated_services_import(generated_service: Path) -> None:
+    own = {p.name for p in generated_service.iterdir() if p.is_dir()}
+    imported: set[str] = set()
+    for path in generated_service.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module)
+    external = {name for name in imported if name.split(".")[0] not in own}
+    assert {"pydantic", "yaml", "pytest", "typing"} <= external
+    assert external <= set(SEED_MODULES), sorted(external - set(SEED_MODULES))
+
+
+@pytest.fixture(scope="module")
+def built_seed(generated_service: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of seeds holding the seed of the generated service, built by a verification."""
+    root = tmp_path_factory.mktemp("built-seed")
+    service = tmp_path_factory.mktemp("seed-service") / "svc"
+    shutil.copytree(generated_service, service)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SEED_DIR_VARIABLE, str(root / "seeds"))
+        report = verify_generated(service, packages=[EFFECT])
+    assert report.passed, report.summary()
+    assert report.check("mypy").message.endswith(SEEDED)
+    return root / "seeds"
+
+
+@pytest.fixture
+def seeds(built_seed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the built seeds, used by this test's verifications."""
+    target = tmp_path / "seeds"
+    shutil.copytree(built_seed, target)
+    monkeypatch.setenv(SEED_DIR_VARIABLE, str(target))
+    return target
+
+
+def only_seed(seeds: Path) -> Path:
+    entries = sorted(seeds.iterdir())
+    assert len(entries) == 1, entries  # one seed, no build or trash directory left behind
+    assert (entries[0] / "manifest.json").is_file()
+    return entries[0]
+
+
+def test_a_type_error_is_reported_with_the_seed(service_copy: Path, seeds: Path) -> None:
+    models = service_copy / EFFECT / "models.py"
+    models.write_text(models.read_text() + TYPE_ERROR)
+    report = verify_generated(service_copy, packages=[EFFECT])
+    mypy = report.check("mypy")
+    assert [c.name for c in report.failed_checks] == ["mypy"]
+    assert mypy.message.endswith(SEEDED)
+    assert any("models.py" in p and TYPE_ERROR_MESSAGE in p for p in mypy.problems), mypy.problems
+    only_seed(seeds)
+
+
+def test_the_seed_is_not_written_to(service_copy: Path, seeds: Path) -> None:
+    def snapshot() -> dict[str, bytes]:
+        return {str(p.relative_to(seeds)): p.read_bytes() for p in sorted(seeds.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    report = verify_generated(service_copy, packages=[EFFECT, COMPUTE])
+    assert report.passed, report.summary()
+    assert report.check("mypy").message.endswith(SEEDED)
+    assert snapshot() == before
+
+
+def garbage_files(seed: Path) -> None:
+    for path in (seed / "cache").rglob("*"):
+        if path.is_file():
+            path.write_bytes(os.urandom(max(64, path.stat().st_size // 8)))
+
+
+def garbage_files_and_manifest(seed: Path) -> None:
+    """Garbage the manifest vouches for: only mypy can tell."""
+    garbage_files(seed)
+    manifest = json.loads((seed / "manifest.json").read_text())
+    for name, entry in manifest["files"].items():
+        data = (seed / "cache" / name).read_bytes()
+        entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (seed / "manifest.json").write_text(json.dumps(manifest))
+
+
+def garbage_manifest(seed: Path) -> None:
+    (seed / "manifest.json").write_bytes(os.urandom(300))
+
+
+def missing_files(seed: Path) -> None:
+    for path in (seed / "cache").rglob("*.db"):
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "broken", "fallback", "discarded"),
+    [
+        (garbage_files, False, "empty cache: seed discarded: ", True),
+        (garbage_files, True, "empty cache: seed discarded: ", True),
+        (garbage_files_and_manifest, False, "empty cache: the seeded run ended abnormally", False),
+        (garbage_files_and_manifest, True, "empty cache: the seeded run ended abnormally", False),
+        (garbage_manifest, False, "empty cache: seed discarded: unreadable manifest", True),
+        (missing_files, True, "empty cache: seed discarded: ", True),
+    ],
+    ids=[
+        "garbage-clean",
+        "garbage-type-error",
+        "vouched-garbage-clean",
+        "vouched-garbage-type-error",
+        "garbage-manifest-clean",
+        "missing-files-type-error",
+    ],
+)
+def test_a_corrupt_seed_falls_back_to_an_empty_cache(
+    service_copy: Path,
+    seeds: Path,
+    corrupt: Callable[[Path], None],
+    broken: bool,
+    fallback: str,
+    discarded: bool,
+) -> None:
+    """The verdict is the right one (a clean service passes, a type error is found) whatever the seed holds."""
+    seed = only_seed(seeds)
+    corrupt(seed)
+    if broken:
+        models = service_copy / EFFECT / "models.py"
+        models.write_text(models.read_text() + TYPE_ERROR)
+    report = verify_generated(service_copy, packages=[EFFECT])
+    mypy = report.check("mypy")
+    assert fallback in mypy.message
+    assert mypy.message.endswith("]")
+    assert seed.exists() is not discarded
+    if broken:
+        assert [c.name for c in report.failed_checks] == ["mypy"]
+        assert any(TYPE_ERROR_MESSAGE in p for p in mypy.problems), mypy.problems
+    else:
+        assert report.passed, report.summary()
+
+
+def test_a_discarded_seed_is_built_again(service_copy: Path, seeds: Path) -> None:
+    garbage_files(only_seed(seeds))
+    first = verify_generated(service_copy, packages=[EFFECT])
+    assert "seed discarded" in first.check("mypy").message
+    assert list(seeds.iterdir()) == []
+    second = verify_generated(service_copy, packages=[EFFECT])
+    assert second.passed, second.summary()
+    assert second.check("mypy").message.endswith(SEEDED)
+    only_seed(seeds)
+
+
+def test_without_a_mypy_table_there_is_no_seed(service_copy: Path, seeds: Path) -> None:
+    pyproject = service_copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("[tool.mypy]", "[tool.not_mypy]"))
+    report = verify_generated(service_copy, packages=[EFFECT])
+    assert report.passed, report.summary()
+    assert report.check("mypy").message.endswith("[empty cache: pyproject.toml has no [tool.mypy] table]")
+
+
+@pytest.fixture
+def empty_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory of seeds that holds none yet."""
+    root = tmp_path / "fresh-seeds"
+    monkeypatch.setenv(SEED_DIR_VARIABLE, str(root))
+    return root
+
+
+def test_concurrent_verifications_build_one_seed_and_all_pass(
+    generated_service: Path, tmp_path: Path, empty_seeds: Path
+) -> None:
+    jobs = []
+    for index, package in enumerate((EFFECT, COMPUTE, REDUCER, ORCHESTRATOR)):
+        copy = tmp_path / f"svc{index}"
+        shutil.copytree(generated_service, copy)
+        jobs.append((copy, package))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reports = list(pool.map(lambda item: verify_generated(item[0], packages=[item[1]]), jobs))
+    assert [r.summary() for r in reports if not r.passed] == []
+    assert all(r.check("mypy").message.endswith(SEEDED) for r in reports)
+    only_seed(empty_seeds)
+
+
+VERIFY_IN_A_PROCESS = """
+import sys
+from agents.lib.codegen.verify import verify_generated
+report = verify_generated(sys.argv[1], packages=[sys.argv[2]])
+print(report.check("mypy").message)
+sys.exit(0 if report.passed else 1)
+"""
+
+
+def test_processes_building_the_same_seed_at_once_all_pass(
+    generated_service: Path, tmp_path: Path, empty_seeds: Path
+) -> None:
+    for index in range(3):
+        shutil.copytree(generated_service, tmp_path / f"svc{index}")
+    processes = []
+    for index, package in enumerate((EFFECT, REDUCER)):
+        copy = tmp_path / f"svc{index}"
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", VERIFY_IN_A_PROCESS, str(copy), package],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    try:
+        mine = verify_generated(tmp_path / "svc2", packages=[COMPUTE])  # and this process, at the same time
+        outputs = [p.communicate(timeout=300)[0] for p in processes]
+    finally:
+        for process in processes:  # nothing outlives the test, even when it fails
+            process.kill()
+            process.communicate()
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert all(out.strip().endswith(SEEDED) for out in outputs), outputs
+    assert mine.passed, mine.summary()
+    only_seed(empty_seeds)

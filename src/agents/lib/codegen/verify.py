@@ -12,6 +12,18 @@ is clean. The subprocess checks run only when the static ones passed.
 
 Subprocesses run with ``agents`` made unimportable, without bytecode or tool caches in the service, and are
 killed (with their children) on timeout or when ``cancel`` is set.
+
+Two things keep this fast without making it less strict:
+
+* ``imports`` and ``tests`` share one subprocess: a fresh interpreter imports every module that is not a test
+  module, then runs pytest (which imports the test modules itself, rewriting their asserts), then imports any
+  test module pytest did not. Each check keeps its own verdict and reasons; whatever that process leaves
+  undecided (it timed out, crashed, or an import failed before the tests) runs on its own as before.
+* mypy starts from a copy of a seed cache of what every service imports from outside itself (the stdlib,
+  pydantic, PyYAML, pytest), built once and reused across processes: see :mod:`agents.lib.codegen.mypy_seed`.
+  The service's own modules are always checked afresh; a seeded run that ends abnormally is re-run with an
+  empty cache. The mypy check's message ends with the cache its verdict comes from (``[seeded cache]`` or
+  ``[empty cache: <why>]``).
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
 import os
 import re
 import signal
@@ -29,7 +42,7 @@ import threading
 import time
 import tokenize
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +50,7 @@ import yaml
 from pydantic import ValidationError
 
 from agents.lib.codegen.contract import NodeContract
+from agents.lib.codegen.mypy_seed import mypy_output_is_sound, prepare_mypy_cache
 from agents.lib.errors import ErrorCode, OnexError
 
 __all__ = ["CheckResult", "VerificationReport", "verify_generated"]
@@ -48,7 +62,59 @@ _PASCAL = re.compile(r"^_?[A-Z][A-Za-z0-9]*$")
 _MARKERS = re.compile(r"\{\{\s*[A-Za-z_]|\{%|%\}|\{#")
 _TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+# CPython 3.11 keeps the AST constructor's recursion depth in interpreter-wide state, so two threads running
+# ast.parse at once can fail with "SystemError: AST constructor recursion depth mismatch" (gh-106905).
+# Verifications run on worker threads; their parses take turns.
+_AST_LOCK = threading.Lock()
 _BLOCK_AGENTS = "import sys; sys.modules['agents'] = None; "
+_MYPY_FLAGS = ("--strict", "--no-color-output")
+_IMPORT_CODE = _BLOCK_AGENTS + "import importlib; [importlib.import_module(m) for m in sys.argv[1:]]"
+_PYTEST_CODE = _BLOCK_AGENTS + "import pytest; sys.exit(pytest.main(sys.argv[1:]))"
+_TEST_MODULE = re.compile(r"(^|\.)(test_[^.]*|[^.]*_test)$")
+"""Modules pytest collects (its default ``python_files``): it imports them itself, with assertion rewriting."""
+
+# The imports and tests checks in one process, which saves an interpreter and the service's imports (pydantic
+# above all) per verification: first every module that is not a test module is imported in the fresh
+# interpreter (the imports check), then pytest runs (the tests check), then the test modules pytest did not
+# import are imported. argv: state file, the two module counts, the modules, the test modules, pytest's
+# arguments. The state file (JSON, replaced atomically) says which phase the process is in and what each
+# phase found, so that a process that ends abnormally is still attributed to the right check.
+_IMPORTS_THEN_TESTS = (
+    _BLOCK_AGENTS
+    + """import importlib, json, os, time, traceback
+started = time.perf_counter()
+state_file, plain_count, test_count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+plain = sys.argv[4:4 + plain_count]
+test_modules = sys.argv[4 + plain_count:4 + plain_count + test_count]
+pytest_args = sys.argv[4 + plain_count + test_count:]
+state = {}
+def save(**changes):
+    state.update(changes)
+    with open(state_file + '.tmp', 'w', encoding='utf-8') as handle:
+        json.dump(state, handle)
+    os.replace(state_file + '.tmp', state_file)
+def import_all(names):
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            return traceback.format_exc()
+    return ''
+save(phase='imports')
+failure = import_all(plain)
+save(imports_s=time.perf_counter() - started)
+if failure:
+    save(phase='done', imports=failure)
+    sys.exit(3)
+save(phase='tests')
+import pytest
+code = int(pytest.main(pytest_args))
+save(phase='test-imports', tests=code)
+save(phase='done', imports=import_all([m for m in test_modules if m not in sys.modules]))
+sys.exit(code)
+"""
+)
+_MYPY_OK = "mypy --strict is clean"
 
 
 @dataclass(frozen=True)
@@ -133,7 +199,9 @@ def _check_syntax(root: Path, files: Iterable[Path]) -> tuple[CheckResult, dict[
     problems = []
     for path in files:
         try:
-            trees[path] = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            source = path.read_text(encoding="utf-8")
+            with _AST_LOCK:
+                trees[path] = ast.parse(source, filename=str(path))
         except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
             problems.append(f"{path.relative_to(root)}: {exc}")
     return _result("syntax", problems, f"{len(trees)} Python files parse"), trees
@@ -329,6 +397,23 @@ def _last_lines(text: str, count: int = 15) -> tuple[str, ...]:
     return tuple(lines[-count:])
 
 
+def _evaluate(name: str, done: _Completed, timeout: float, elapsed_ms: float, ok_message: str) -> CheckResult:
+    """Decide the check ``name`` from the finished (or timed out) subprocess ``done``."""
+    if done.timed_out:
+        return CheckResult(name, False, f"timed out after {timeout:.0f} s", _last_lines(done.output), elapsed_ms)
+    if done.returncode != 0:
+        lines = _last_lines(done.output)
+        return CheckResult(name, False, f"exit code {done.returncode}: {_first_error(lines)}", lines, elapsed_ms)
+    return CheckResult(name, True, ok_message, (), elapsed_ms)
+
+
+def _first_error(lines: Sequence[str]) -> str:
+    line = next(
+        (line for line in lines if "error" in line.lower() or "FAILED" in line), lines[-1] if lines else ""
+    )
+    return line.strip()
+
+
 def _subprocess_check(
     name: str,
     command: Sequence[str],
@@ -336,27 +421,128 @@ def _subprocess_check(
     timeout: float,
     cancel: threading.Event | None,
     ok_message: str,
-) -> tuple[CheckResult, str]:
+) -> tuple[CheckResult, _Completed]:
     started = time.perf_counter()
     done = _run(command, root, _environment(root), timeout, cancel)
     elapsed = (time.perf_counter() - started) * 1000
     if done.cancelled:
         raise OnexError(f"verification cancelled during {name}", ErrorCode.TIMEOUT, {"check": name})
-    if done.timed_out:
-        return (
-            CheckResult(name, False, f"timed out after {timeout:.0f} s", _last_lines(done.output), elapsed),
-            done.output,
+    return _evaluate(name, done, timeout, elapsed, ok_message), done
+
+
+def _tests_result(result: CheckResult, output: str) -> tuple[CheckResult, int]:
+    """Return the ``tests`` check with pytest's count of passed tests (a run where no test ran fails)."""
+    passed = _pytest_passed(output)
+    if result.passed and passed == 0:
+        return CheckResult("tests", False, "no test ran", (), result.duration_ms), 0
+    if result.passed:
+        return CheckResult("tests", True, f"{passed} tests pass", (), result.duration_ms), passed
+    return result, passed
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _check_imports_and_tests(
+    root: Path, modules: Sequence[str], test_dirs: Sequence[str], timeout: float, cancel: threading.Event | None
+) -> tuple[CheckResult, CheckResult, int]:
+    """Run the ``imports`` and ``tests`` checks in one subprocess (see ``_IMPORTS_THEN_TESTS``).
+
+    Returns both checks and the number of tests that passed. When that subprocess does not end normally (it
+    timed out, crashed, or an import failed before the tests), each check it did not decide runs on its own
+    in a fresh subprocess, as both did before they were merged.
+    """
+    python = sys.executable
+    plain = [m for m in modules if not _TEST_MODULE.search(m)]
+    test_modules = [m for m in modules if _TEST_MODULE.search(m)]
+    pytest_args = ["-q", "-p", "no:cacheprovider", "--rootdir", str(root), *test_dirs]
+    imports_ok = f"{len(modules)} modules import"
+    with tempfile.TemporaryDirectory(prefix="agents-verify-") as scratch:
+        state_file = Path(scratch) / "state.json"
+        counts = [str(state_file), str(len(plain)), str(len(test_modules))]
+        command = [python, "-c", _IMPORTS_THEN_TESTS, *counts, *plain, *test_modules, *pytest_args]
+        started = time.perf_counter()
+        done = _run(command, root, _environment(root), timeout, cancel)
+        elapsed = (time.perf_counter() - started) * 1000
+        state = _read_state(state_file)
+    phase = state.get("phase")
+    if done.cancelled:
+        check = "tests" if phase == "tests" else "imports"
+        raise OnexError(f"verification cancelled during {check}", ErrorCode.TIMEOUT, {"check": check})
+    imports_s = state.get("imports_s")
+    imports_ms = min(elapsed, imports_s * 1000) if isinstance(imports_s, int | float) else elapsed
+    tests_ms = elapsed - imports_ms
+
+    tests: CheckResult | None = None
+    if phase == "tests":  # it ended while pytest ran: that is the tests' verdict
+        tests = _evaluate("tests", done, timeout, tests_ms, "tests pass")
+    elif isinstance(state.get("tests"), int):  # pytest finished
+        finished = _Completed(state["tests"], done.output)
+        tests = _evaluate("tests", finished, timeout, tests_ms, "tests pass")
+    output = done.output
+    if tests is None:
+        tests, alone = _subprocess_check(
+            "tests", [python, "-c", _PYTEST_CODE, *pytest_args], root, timeout, cancel, "tests pass"
         )
-    if done.returncode != 0:
-        lines = _last_lines(done.output)
-        first = next(
-            (line for line in lines if "error" in line.lower() or "FAILED" in line), lines[-1] if lines else ""
+        output = alone.output
+    tests, tests_passed = _tests_result(tests, output)
+
+    failure = state.get("imports")
+    if phase == "done" and isinstance(failure, str):
+        if failure:
+            lines = _last_lines(failure)
+            why = lines[-1].strip() if lines else "?"  # the exception, last line of the traceback
+            imports = CheckResult("imports", False, f"import failed: {why}", lines, imports_ms)
+        else:
+            imports = CheckResult("imports", True, imports_ok, (), imports_ms)
+    elif done.timed_out and phase in ("imports", "test-imports"):
+        imports = _evaluate("imports", done, timeout, imports_ms, imports_ok)
+    else:
+        imports, _ = _subprocess_check(
+            "imports", [python, "-c", _IMPORT_CODE, *modules], root, timeout, cancel, imports_ok
         )
-        return (
-            CheckResult(name, False, f"exit code {done.returncode}: {first.strip()}", lines, elapsed),
-            done.output,
+    return imports, tests, tests_passed
+
+
+def _check_mypy(
+    root: Path, packages: Sequence[str], timeout: float, cancel: threading.Event | None
+) -> CheckResult:
+    """Run ``mypy --strict`` on ``packages``, starting from a copy of the seed cache when there is a usable one.
+
+    A seeded run that does not end as mypy ends (see :func:`mypy_output_is_sound`) is re-run with an empty
+    cache, whose verdict is the one reported. The message ends with which cache the verdict comes from.
+    """
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "mypy", *_MYPY_FLAGS]
+
+    def run_seed_build(seed_command: Sequence[str], cwd: Path) -> tuple[int, str]:
+        done = _run(seed_command, cwd, _environment(cwd), timeout, cancel)
+        if done.cancelled:
+            raise OnexError("verification cancelled during mypy", ErrorCode.TIMEOUT, {"check": "mypy"})
+        return (-1 if done.timed_out else done.returncode), done.output
+
+    with tempfile.TemporaryDirectory(prefix="agents-mypy-") as scratch:
+        cache = prepare_mypy_cache(Path(scratch) / "seeded", root, command, run_seed_build, cancel=cancel)
+        if cancel is not None and cancel.is_set():
+            raise OnexError("verification cancelled during mypy", ErrorCode.TIMEOUT, {"check": "mypy"})
+        which = "seeded cache" if cache.seeded else f"empty cache: {cache.note}"
+        result, done = _subprocess_check(
+            "mypy", [*command, "--cache-dir", str(cache.path), *packages], root, timeout, cancel, _MYPY_OK
         )
-    return CheckResult(name, True, ok_message, (), elapsed), done.output
+        if cache.seeded and not done.timed_out and not mypy_output_is_sound(done.returncode, done.output):
+            fresh = Path(scratch) / "fresh"
+            fresh.mkdir()
+            which = f"empty cache: the seeded run ended abnormally (exit code {done.returncode})"
+            result, done = _subprocess_check(
+                "mypy", [*command, "--cache-dir", str(fresh), *packages], root, timeout, cancel, _MYPY_OK
+            )
+    elapsed = (time.perf_counter() - started) * 1000
+    return replace(result, message=f"{result.message} [{which}]", duration_ms=elapsed)
 
 
 def verify_generated(
@@ -411,53 +597,18 @@ def verify_generated(
         ]
     else:
         modules = _modules(root, [f for f in files if f.name != "conftest.py"])
-        python = sys.executable
-        import_code = _BLOCK_AGENTS + "import importlib; [importlib.import_module(m) for m in sys.argv[1:]]"
         test_dirs = [f"{n}/tests" for n in nodes if (root / n / "tests").is_dir()]
-        pytest_code = _BLOCK_AGENTS + "import pytest; sys.exit(pytest.main(sys.argv[1:]))"
-        with tempfile.TemporaryDirectory(prefix="agents-mypy-") as mypy_cache:
-            steps = [
-                ("imports", [python, "-c", import_code, *modules], f"{len(modules)} modules import"),
-                (
-                    "tests",
-                    [
-                        python,
-                        "-c",
-                        pytest_code,
-                        "-q",
-                        "-p",
-                        "no:cacheprovider",
-                        "--rootdir",
-                        str(root),
-                        *test_dirs,
-                    ],
-                    "tests pass",
-                ),
-                (
-                    "mypy",
-                    [
-                        python,
-                        "-m",
-                        "mypy",
-                        "--strict",
-                        "--cache-dir",
-                        mypy_cache,
-                        "--no-color-output",
-                        *all_packages,
-                    ],
-                    "mypy --strict is clean",
-                ),
-                ("ruff", [python, "-m", "ruff", "check", "--no-cache", "--quiet", *all_packages], "ruff is clean"),
-            ]
-            for name, command, ok_message in steps:
-                result, output = _subprocess_check(name, command, root, timeout_seconds, cancel, ok_message)
-                if name == "tests":
-                    tests_passed = _pytest_passed(output)
-                    if result.passed and tests_passed == 0:
-                        result = CheckResult(name, False, "no test ran", (), result.duration_ms)
-                    elif result.passed:
-                        result = CheckResult(name, True, f"{tests_passed} tests pass", (), result.duration_ms)
-                checks.append(result)
+        imports, tests, tests_passed = _check_imports_and_tests(root, modules, test_dirs, timeout_seconds, cancel)
+        mypy = _check_mypy(root, all_packages, timeout_seconds, cancel)
+        ruff, _ = _subprocess_check(
+            "ruff",
+            [sys.executable, "-m", "ruff", "check", "--no-cache", "--quiet", *all_packages],
+            root,
+            timeout_seconds,
+            cancel,
+            "ruff is clean",
+        )
+        checks += [imports, tests, mypy, ruff]
     return VerificationReport(root, tuple(nodes), tuple(checks), tests_passed)
 
 
