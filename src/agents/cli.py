@@ -7,6 +7,7 @@ other failures; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -270,7 +271,10 @@ def generate_command(
 
 
 def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> None:
-    table = Table("node", "package", "files", "verification", "time", title=f"Service {result.service_name}")
+    packages = sorted(Path(r.output_path).name for r in result.results if r.output_path)
+    # Package names, not paths: the shared beginning of the strings is what is wanted here.
+    prefix = os.path.commonprefix(packages) if len(packages) > 1 else ""  # noqa: RUF071
+    table = Table("node", "files", "verification", "time", title=f"Service {result.service_name}")
     for r in result.results:
         if r.verification is None:
             verdict = "[red]failed[/]" if not r.success else "[yellow]not verified[/]"
@@ -280,8 +284,7 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> 
             )
         else:
             verdict = "[red]failed:[/] " + escape(", ".join(c.name for c in r.verification.failed_checks))
-        package = Path(r.output_path).name if r.output_path else "-"
-        table.add_row(r.node_type, package, str(len(r.generated_files)), verdict, f"{r.duration_ms / 1000:.1f} s")
+        table.add_row(r.node_type, str(len(r.generated_files)), verdict, f"{r.duration_ms / 1000:.1f} s")
     console.print(table)
     for r in result.failed:
         console.print(f"[red]{r.node_type}:[/] {escape(r.error or 'failed')}")
@@ -292,7 +295,8 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> 
         f"with {result.workers} worker(s), speedup {result.speedup:.2f}x; "
         f"template cache hit rate {cache.get('hit_rate', 0.0):.0%}"
     )
-    console.print(f"service: {escape(str(result.output_dir))}")
+    shown = f"{prefix.rsplit('_', 1)[0]}_*" if "_" in prefix else ", ".join(packages)
+    console.print(f"service: {escape(str(result.output_dir))}  (packages {escape(shown)})")
     console.print(f"logs: {escape(str(log_file))}  (correlation id {result.correlation_id})")
     if result.success and result.verified:
         console.print(f"run its tests: cd {escape(str(result.output_dir))} && python -m pytest")
