@@ -610,3 +610,32 @@ async def test_async_with_stops_the_flush_thread_and_flushes(tmp_path: Path) -> 
     assert named_threads() == before
     assert len(batches) == 1
     assert (batches[0][0]["hits_delta"], batches[0][0]["misses_delta"]) == (1, 1)
+
+
+def test_every_kind_of_path_names_the_same_entry(tmp_path: Path, clock: FakeClock) -> None:
+    """str, a fresh Path, a Path already turned into a string, a PurePath, a Path subclass, any os.PathLike."""
+    import os
+    from pathlib import PurePosixPath
+
+    class MyPath(type(Path())):  # type: ignore[misc]
+        pass
+
+    class Like:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __fspath__(self) -> str:
+            return self.path
+
+    path = write(tmp_path / "t.py", "content")
+    text = str(path)
+    used = Path(text)
+    str(used)
+    forms: list[object] = [text, Path(text), used, PurePosixPath(text), MyPath(text), Like(text)]
+    cache = TemplateCache(clock=clock, racy_window_seconds=0, enable_persistence=False)
+    outcomes = [cache.get("T", "EFFECT", form) for form in forms]  # type: ignore[arg-type]
+    assert outcomes == [("content", False)] + [("content", True)] * 5
+    stats = cache.get_stats()
+    assert (stats["hits"], stats["misses"], stats["cached_templates"]) == (5, 1, 1)
+    assert stats["avg_cached_load_ms"] > 0  # the first hit is always among the timed ones
+    assert os.fspath(Like(text)) == text
