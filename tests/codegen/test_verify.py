@@ -400,3 +400,25 @@ def test_processes_building_the_same_seed_at_once_all_pass(
     assert all(out.strip().endswith(SEEDED) for out in outputs), outputs
     assert mine.passed, mine.summary()
     only_seed(empty_seeds)
+
+
+def test_using_a_seed_marks_it_used_and_building_one_prunes_seeds_unused_for_a_month(
+    service_copy: Path, seeds: Path
+) -> None:
+    import os
+    import time
+
+    real = only_seed(seeds)
+    month_ago = time.time() - 40 * 86400
+    os.utime(real, (month_ago, month_ago))
+    assert verify_generated(service_copy, packages=[EFFECT]).check("mypy").message.endswith(SEEDED)
+    assert real.stat().st_mtime > time.time() - 3600  # marked used
+
+    old, recent = seeds / "0", seeds / "1"
+    for fake, when in ((old, month_ago), (recent, time.time() - 86400)):
+        fake.mkdir()
+        (fake / "manifest.json").write_text("{}")
+        os.utime(fake, (when, when))
+    shutil.rmtree(real)  # the next verification builds the seed again, and prunes on the way
+    assert verify_generated(service_copy, packages=[EFFECT]).check("mypy").message.endswith(SEEDED)
+    assert sorted(p.name for p in seeds.iterdir()) == sorted([real.name, "1"])

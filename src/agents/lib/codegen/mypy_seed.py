@@ -112,6 +112,7 @@ _KEY_DISTRIBUTIONS = (
 )
 _OTHER_CONFIGS = ("mypy.ini", ".mypy.ini")
 _STALE_BUILD_S = 3600.0
+_UNUSED_SEED_S = 30 * 86400.0  # a seed no verification used for this long is deleted when a new one is built
 _MAX_BUILDS_PER_PROCESS = 2
 _WAIT_STEP_S = 0.05
 _FOUND = re.compile(r"^Found \d+ errors? in \d+ files? \(checked \d+ source files?\)$", re.MULTILINE)
@@ -319,6 +320,20 @@ def _discard(seed: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def _prune_unused_seeds(root: Path, keep: Path) -> None:
+    """Delete the seeds of other keys that no verification used for ``_UNUSED_SEED_S`` (old mypy, pydantic...).
+
+    A verification copying from a seed deleted meanwhile notices (a missing file) and uses an empty cache.
+    """
+    now = time.time()
+    for entry in root.iterdir():
+        if entry.name.startswith(".") or entry == keep:
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and now - entry.stat().st_mtime > _UNUSED_SEED_S:
+                _discard(entry)
+
+
 def _clean_stale_builds(root: Path) -> None:
     """Delete build and trash directories left by processes that died meanwhile (older than an hour)."""
     now = time.time()
@@ -369,6 +384,7 @@ def _build(
             if not (seed / _MANIFEST).is_file():
                 raise
             # another process published its seed first: use that one
+        _prune_unused_seeds(root, seed)
     finally:
         shutil.rmtree(build, ignore_errors=True)
 
@@ -450,4 +466,6 @@ def prepare_mypy_cache(
         cache.mkdir(parents=True, exist_ok=True)
         _discard(seed)
         return MypyCache(cache, False, f"seed discarded: {exc}")
+    with contextlib.suppress(OSError):
+        os.utime(seed)  # "last used": seeds unused for a month are pruned when another one is built
     return MypyCache(cache, True, f"seeded from {seed}")
