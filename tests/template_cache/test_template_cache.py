@@ -602,12 +602,14 @@ async def test_async_with_stops_the_flush_thread_and_flushes(tmp_path: Path) -> 
         return sum(t.name == "template-cache-metrics" for t in threading.enumerate())
 
     before = named_threads()
+    threads_before = set(threading.enumerate())
     async with TemplateCache(metrics_sink=batches.append, metrics_flush_interval_seconds=3600) as cache:
         assert named_threads() == before + 1
         cache.get("T", "EFFECT", path)
         cache.get("T", "EFFECT", path)
         assert batches == []
     assert named_threads() == before
+    assert set(threading.enumerate()) == threads_before  # no executor thread left behind either
     assert len(batches) == 1
     assert (batches[0][0]["hits_delta"], batches[0][0]["misses_delta"]) == (1, 1)
 

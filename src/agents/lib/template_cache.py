@@ -1044,8 +1044,36 @@ class TemplateCache:
             self._own_database.close()
 
     async def cleanup_async(self) -> None:
-        """Do :meth:`close` without blocking the event loop."""
-        await asyncio.to_thread(self.close)
+        """Do :meth:`close` without blocking the event loop.
+
+        It runs on a thread of its own that ends with it (``asyncio.to_thread`` would leave the loop's default
+        executor thread behind).
+        """
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                self.close()
+            except BaseException as exc:  # handed to the awaiting task
+                error = exc
+            loop.call_soon_threadsafe(settle, error)
+
+        thread = threading.Thread(target=run, name="template-cache-close", daemon=True)
+        thread.start()
+        await done
+        thread.join()  # its work is done; only its return is left
 
     async def __aenter__(self) -> TemplateCache:
         """Return the cache; leaving the block awaits :meth:`cleanup_async`."""

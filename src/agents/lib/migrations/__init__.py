@@ -176,7 +176,16 @@ async def _sqlite_file_lock(dsn: str) -> AsyncIterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        # Non-blocking attempts, with short sleeps while another process migrates: no thread is needed (a
+        # blocking flock in asyncio.to_thread left the loop's default executor thread behind).
+        delay = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
