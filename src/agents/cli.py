@@ -292,7 +292,7 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> 
     cache = result.template_cache
     console.print(
         f"{passed}/{len(result.results)} nodes passed in {result.wall_ms / 1000:.1f} s "
-        f"with {result.workers} worker(s), speedup {result.speedup:.2f}x; "
+        f"with {result.workers} worker(s) (speedup {result.speedup:.2f}x, {result.cores_used:.1f} cores busy); "
         f"template cache hit rate {cache.get('hit_rate', 0.0):.0%}"
     )
     shown = f"{prefix.rsplit('_', 1)[0]}_*" if "_" in prefix else ", ".join(packages)

@@ -131,10 +131,21 @@ def live_pids(predicate: Callable[[int, tuple[str, int, int]], bool]) -> list[in
     return found
 
 
-def live_children() -> list[int]:
-    """Live processes whose parent is this process."""
+_CHILDREN_BEFORE: set[int] = set()
+"""Children this process had when the current test started (the session's PostgreSQL server, say)."""
+
+
+def remember_children() -> None:
+    """Note the children that exist now; :func:`live_children` leaves them out (called before each test)."""
     me = os.getpid()
-    return live_pids(lambda _pid, stat: stat[1] == me)
+    _CHILDREN_BEFORE.clear()
+    _CHILDREN_BEFORE.update(live_pids(lambda _pid, stat: stat[1] == me))
+
+
+def live_children() -> list[int]:
+    """Live processes whose parent is this process, started since the current test began."""
+    me = os.getpid()
+    return live_pids(lambda pid, stat: stat[1] == me and pid not in _CHILDREN_BEFORE)
 
 
 def live_group(pgid: int) -> list[int]:

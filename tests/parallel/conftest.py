@@ -13,7 +13,7 @@ from tests._services.postgres import (
     postgres_dsn,
     postgres_service,
 )
-from tests.parallel._support import EXAMPLE_PRD, CollectingSink
+from tests.parallel._support import EXAMPLE_PRD, CollectingSink, remember_children
 
 __all__ = ["backend_dsn", "postgres_db_dsn", "postgres_dsn", "postgres_service"]
 
@@ -25,6 +25,12 @@ def backend_dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         yield f"sqlite:///{tmp_path / 'agents-test.db'}"
     else:
         yield request.getfixturevalue("postgres_db_dsn")
+
+
+@pytest.fixture(autouse=True)
+def _children_before() -> None:
+    """Processes this xdist worker already runs (a PostgreSQL server started by another test) are not leaks."""
+    remember_children()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ def test_job_result_and_batch_shapes() -> None:
         "wall_ms",
         "busy_ms",
         "speedup",
+        "cores_used",
     ]
     assert "BatchStats" in parallel_module.__all__
     stats = BatchStats(jobs=2, failed=0, workers=2, wall_ms=10.0, busy_ms=18.0, speedup=1.8)
@@ -172,6 +174,8 @@ async def test_at_most_max_workers_jobs_run_at_once_and_they_do_overlap(
     assert stats.busy_ms == pytest.approx(sum(r.duration_ms for r in results))
     assert stats.speedup == pytest.approx(stats.busy_ms / stats.wall_ms)
     assert stats.speedup > 1.0  # the pairs overlapped
+    # CPU time over wall time: positive (rendering and formatting burn CPU), never above the machine's cores
+    assert 0.0 < stats.cores_used <= (os.cpu_count() or 1) * 1.05
 
 
 async def test_the_event_loop_keeps_running_while_jobs_work(analysis: PRDAnalysis, tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
 import pytest
 
 from agents.lib.codegen_workflow import WorkflowHook, WorkflowResult, create_jobs, generate_microservice
@@ -100,7 +102,7 @@ async def test_verified_run_records_session_metrics_cache_counters_and_one_corre
 
         rows = await _rows(
             persistence,
-            "SELECT node_type, phase, worker_count, speedup, success, duration_ms "
+            "SELECT node_type, phase, worker_count, speedup, success, duration_ms, context "
             "FROM generation_performance_metrics WHERE session_id = $1",
             str(result.session_id),
         )
@@ -111,6 +113,12 @@ async def test_verified_run_records_session_metrics_cache_counters_and_one_corre
         assert batch[0]["worker_count"] == 2
         assert batch[0]["speedup"] == pytest.approx(result.speedup, rel=1e-6)
         assert batch[0]["duration_ms"] == pytest.approx(result.wall_ms, rel=1e-6)
+        context = batch[0]["context"]
+        context = orjson.loads(context) if isinstance(context, str) else context
+        assert (context["jobs"], context["failed"]) == (2, 0)
+        assert context["cores_used"] == round(result.cores_used, 3)
+        assert result.to_dict()["cores_used"] == round(result.cores_used, 2)
+        assert 0.0 < result.cores_used <= (os.cpu_count() or 1) * 1.05
 
         cached = await _rows(persistence, "SELECT hit_count, miss_count FROM template_cache_metadata")
         stats = result.template_cache

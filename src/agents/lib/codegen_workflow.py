@@ -70,6 +70,7 @@ class WorkflowResult:
     speedup: float
     verified: bool
     template_cache: dict[str, Any] = field(default_factory=dict)
+    cores_used: float = 0.0
 
     @property
     def success(self) -> bool:
@@ -93,6 +94,7 @@ class WorkflowResult:
             "workers": self.workers,
             "wall_ms": round(self.wall_ms, 1),
             "speedup": round(self.speedup, 2),
+            "cores_used": round(self.cores_used, 2),
             "verified": self.verified,
             "template_cache": {
                 k: self.template_cache[k] for k in ("hits", "misses", "hit_rate") if k in self.template_cache
@@ -284,6 +286,7 @@ async def generate_microservice(
                 workers=worker_count,
                 wall_ms=batch.wall_ms if batch is not None else (time.perf_counter() - started) * 1000,
                 speedup=batch.speedup if batch is not None else 1.0,
+                cores_used=batch.cores_used if batch is not None else 0.0,
                 verified=verify,
                 template_cache=dict(cache.get_stats()),
             )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -99,7 +100,10 @@ class BatchStats:
     ``busy_ms / wall_ms``: how many jobs ran at once on average (1.0 when they ran one after another). It is
     the speedup over running the same jobs one after another only while the workers have a core each: with
     more workers than cores every job runs slower, ``busy_ms`` grows with it, and the figure overstates the
-    gain (``bench/bench_parallel.py`` measures the real one against a 1-worker run).
+    gain (``bench/bench_parallel.py`` measures the real one against a 1-worker run). ``cores_used`` is the CPU
+    time of this process and of the subprocesses it waited for during the batch, divided by ``wall_ms``: it
+    cannot exceed the machine's cores, so it is the better hint of what parallelism bought (one job at a time
+    uses about one core).
     """
 
     jobs: int
@@ -108,6 +112,13 @@ class BatchStats:
     wall_ms: float
     busy_ms: float
     speedup: float
+    cores_used: float = 0.0
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that were waited for (user + system), in seconds."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 ProgressCallback = Callable[[GenerationResult, dict[str, Any]], Any]
@@ -215,6 +226,7 @@ class ParallelGenerator:
 
     async def _run_batch(self, jobs: list[GenerationJob], session_id: UUID | str | None) -> list[GenerationResult]:
         started = time.perf_counter()
+        cpu_started = _cpu_seconds()
         _log.info(
             "Parallel generation started",
             metadata={"jobs": len(jobs), "workers": self.max_workers, "session_id": str(session_id)},
@@ -223,6 +235,7 @@ class ParallelGenerator:
         slots = asyncio.Semaphore(self.max_workers)
         results = list(await asyncio.gather(*(self._run_job(job, slots) for job in jobs)))
         wall_ms = (time.perf_counter() - started) * 1000
+        cpu_ms = (_cpu_seconds() - cpu_started) * 1000
         busy_ms = sum(r.duration_ms for r in results)
         failed = [r for r in results if not r.success]
         stats = BatchStats(
@@ -232,6 +245,7 @@ class ParallelGenerator:
             wall_ms=wall_ms,
             busy_ms=busy_ms,
             speedup=busy_ms / wall_ms if wall_ms > 0 else 1.0,
+            cores_used=cpu_ms / wall_ms if wall_ms > 0 else 0.0,
         )
         self.last_batch = stats
         await self._record_metrics(results, session_id, stats)
@@ -242,6 +256,7 @@ class ParallelGenerator:
                 "failed": stats.failed,
                 "wall_ms": round(stats.wall_ms, 1),
                 "speedup": round(stats.speedup, 2),
+                "cores_used": round(stats.cores_used, 2),
             },
         )
         if failed and len(failed) == len(results):
@@ -412,7 +427,12 @@ class ParallelGenerator:
                 worker_count=self.max_workers,
                 speedup=stats.speedup,
                 success=stats.failed == 0,
-                context={"jobs": stats.jobs, "failed": stats.failed, "busy_ms": round(stats.busy_ms, 3)},
+                context={
+                    "jobs": stats.jobs,
+                    "failed": stats.failed,
+                    "busy_ms": round(stats.busy_ms, 3),
+                    "cores_used": round(stats.cores_used, 3),
+                },
             )
             await persistence.flush()
         except Exception as exc:  # metrics must never break generation
