@@ -230,3 +230,23 @@ def _outcome(text: str) -> str:
         return analyze_prd(text).service_name
     except OnexError as err:
         return err.code.value
+
+
+def test_one_long_line_of_text_is_text_not_a_file_name() -> None:
+    """A single line longer than a file name may be (255 bytes) is PRD text, not an OSError."""
+    line = "Order service: store orders in PostgreSQL and calculate the order total for each customer. " * 4
+    assert len(line) > 255 and "\n" not in line
+    with pytest.raises(OnexError) as caught:
+        analyze_prd(line)  # read as text: one line without a list names no requirement
+    assert caught.value.code is ErrorCode.VALIDATION_ERROR
+    assert caught.value.details["reason"] == "nothing_to_build"
+    analysis = analyze_prd("# Orders\n\n- " + line)
+    assert "EFFECT" in analysis.recommended_node_types
+    assert analysis.source_path is None
+
+
+def test_a_too_long_md_file_name_is_a_validation_error() -> None:
+    with pytest.raises(OnexError) as caught:
+        analyze_prd("x" * 300 + ".md")
+    assert caught.value.code is ErrorCode.VALIDATION_ERROR
+    assert caught.value.message.endswith("cannot be used as a path: File name too long")

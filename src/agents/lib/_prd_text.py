@@ -81,7 +81,12 @@ class LoadedText:
 def _looks_like_path(source: str) -> bool:
     if not source or "\n" in source or "\r" in source or len(source) > 4096:
         return False
-    return source.strip().lower().endswith(_TEXT_SUFFIXES) or Path(source).is_file()
+    if source.strip().lower().endswith(_TEXT_SUFFIXES):
+        return True
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):  # a name too long for the filesystem, for one: it is text, not a path
+        return False
 
 
 def _fail(message: str, code: ErrorCode = ErrorCode.VALIDATION_ERROR, **details: object) -> OnexError:
@@ -151,9 +156,14 @@ def load_source(source: str | os.PathLike[str]) -> LoadedText:
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
         path = Path(os.fspath(source)).expanduser()
         where = f"PRD file {str(path)!r}"
-        if not path.exists():
+        try:
+            exists, is_file = path.exists(), path.is_file()
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise _fail(f"{where} cannot be used as a path: {reason}", path=str(path)) from None
+        if not exists:
             raise _fail(f"{where} does not exist; check the path", ErrorCode.NOT_FOUND, path=str(path))
-        if not path.is_file():
+        if not is_file:
             raise _fail(f"{where} is not a regular file", path=str(path))
         try:
             size = path.stat().st_size
