@@ -142,6 +142,10 @@ def _print_tables(runs: dict[int, list[Run]]) -> None:
         print(f"  {step:<24} {seconds:>6.2f} s  {100 * seconds / whole:>5.1f}%")
 
 
+TARGET_SPEEDUP = 1.8
+"""Issue 5: 2 workers at least 1.8x faster than 1 on this 2-core machine (the limit is 2x)."""
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=3, help="runs per worker count (default 3)")
@@ -183,7 +187,13 @@ async def main(argv: list[str] | None = None) -> int:
             print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (a shared machine: mind the spread)")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return 0
+    if 2 not in runs:
+        return 0
+    speedup = statistics.median(r.wall_s for r in runs[1]) / statistics.median(r.wall_s for r in runs[2])
+    met = speedup >= TARGET_SPEEDUP
+    verdict = "PASS" if met else "FAIL"
+    print(f"{verdict}: 2 workers {speedup:.2f}x faster than 1 (medians; target >= {TARGET_SPEEDUP}x)")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

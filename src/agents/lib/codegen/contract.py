@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Final, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.lib.codegen.spec import FieldType, NodeType, PortKind
 
 __all__ = [
+    "SAFE_LOADER",
     "ContractEntity",
     "ContractField",
     "ContractFsm",
@@ -19,6 +21,9 @@ __all__ = [
     "ContractTransition",
     "NodeContract",
 ]
+
+SAFE_LOADER: Final[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's safe loader, the libyaml one when PyYAML was built with it (about 10x faster; same documents)."""
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
