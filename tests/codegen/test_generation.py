@@ -301,3 +301,15 @@ def test_a_changed_template_is_rendered_anew(tmp_path: Path) -> None:
         assert engine.render("x.j2", v=1) == "two 1!"
     finally:
         engine.close()
+
+
+def test_load_yaml_is_safe_and_gives_plain_data() -> None:
+    from agents.lib.codegen.contract import load_yaml
+
+    assert load_yaml("name: x\nsteps:\n- {name: a, depends_on: []}\nwhen: 2025-01-15\n") == {
+        "name": "x",
+        "steps": [{"name": "a", "depends_on": []}],
+        "when": __import__("datetime").date(2025, 1, 15),
+    }
+    with pytest.raises(yaml.YAMLError):
+        load_yaml("!!python/object/apply:os.system ['echo pwned']")

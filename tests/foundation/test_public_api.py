@@ -220,7 +220,7 @@ PUBLIC_API: dict[str, set[str]] = {
         "ContractStep",
         "ContractTransition",
         "NodeContract",
-        "SAFE_LOADER",
+        "load_yaml",
     },
     "agents.lib.codegen.verify": {"CheckResult", "VerificationReport", "verify_generated"},
     "agents.lib.codegen.mypy_seed": {

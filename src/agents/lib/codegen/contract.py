@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.lib.codegen.spec import FieldType, NodeType, PortKind
 
 __all__ = [
-    "SAFE_LOADER",
     "ContractEntity",
     "ContractField",
     "ContractFsm",
@@ -20,10 +19,16 @@ __all__ = [
     "ContractStep",
     "ContractTransition",
     "NodeContract",
+    "load_yaml",
 ]
 
-SAFE_LOADER: Final[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""PyYAML's safe loader, the libyaml one when PyYAML was built with it (about 10x faster; same documents)."""
+_SAFE_LOADER: Final[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """Load one YAML document safely: PyYAML's safe loader, libyaml's when available (about 10x faster)."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 

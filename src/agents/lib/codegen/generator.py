@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from agents.lib.codegen.contract import SAFE_LOADER
+from agents.lib.codegen.contract import load_yaml
 from agents.lib.codegen.render import (
     RUNTIME_PACKAGE,
     TemplateEngine,
@@ -55,7 +55,7 @@ def _contracts(output_dir: Path) -> list[dict[str, Any]]:
     contracts: list[dict[str, Any]] = []
     for contract in sorted(output_dir.glob("node_*/contract.yaml")):
         try:
-            data = yaml.load(contract.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # noqa: S506 - safe loader
+            data = load_yaml(contract.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             continue
         if isinstance(data, dict) and "name" in data:

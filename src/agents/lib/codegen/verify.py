@@ -50,7 +50,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agents.lib.codegen.contract import SAFE_LOADER, NodeContract
+from agents.lib.codegen.contract import NodeContract, load_yaml
 from agents.lib.codegen.mypy_seed import mypy_output_is_sound, prepare_mypy_cache
 from agents.lib.errors import ErrorCode, OnexError
 
@@ -215,7 +215,7 @@ def _check_yaml(root: Path, packages: Sequence[str]) -> tuple[CheckResult, dict[
         for path in sorted((root / package).rglob("*.y*ml")):
             try:
                 text = path.read_text(encoding="utf-8")
-                loaded[str(path.relative_to(root))] = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - safe loader
+                loaded[str(path.relative_to(root))] = load_yaml(text)
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
                 problems.append(f"{path.relative_to(root)}: {exc}")
     return _result("yaml", problems, f"{len(loaded)} YAML files load"), loaded
