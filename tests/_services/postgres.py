@@ -44,6 +44,7 @@ __all__ = [
     "PASSWORD_ROLE_PASSWORD",
     "PostgresServer",
     "PostgresService",
+    "backend_dsn",
     "create_database",
     "drop_database",
     "dsn_with_database",
@@ -373,6 +374,15 @@ def postgres_db_dsn(postgres_dsn: str) -> Iterator[str]:
         yield dsn
     finally:
         drop_database(postgres_dsn, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """DSN of an empty database: a SQLite file in ``tmp_path``, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agents-test.db'}"
+    else:
+        yield request.getfixturevalue("postgres_db_dsn")
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from agents.lib.prd_analyzer import PRDAnalysis, analyze_prd
 from tests._services.postgres import (
+    backend_dsn,
     postgres_db_dsn,
     postgres_dsn,
     postgres_service,
@@ -16,15 +14,6 @@ from tests._services.postgres import (
 from tests.parallel._support import EXAMPLE_PRD, CollectingSink, remember_children
 
 __all__ = ["backend_dsn", "postgres_db_dsn", "postgres_dsn", "postgres_service"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend_dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """DSN of an empty database: a SQLite file in ``tmp_path``, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'agents-test.db'}"
-    else:
-        yield request.getfixturevalue("postgres_db_dsn")
 
 
 @pytest.fixture(autouse=True)

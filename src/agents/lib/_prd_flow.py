@@ -98,7 +98,7 @@ def step_name(text: str, fallback: str = "step") -> str:
     Possessives are dropped (``compute each seller's balance`` -> ``compute_seller_balance``); the result is
     always a safe identifier (``fallback`` when the text has no usable word).
     """
-    cleaned = _BRACKETS_RE.sub(" ", fold_apostrophes(text))
+    cleaned = _BRACKETS_RE.sub(" ", text)  # tokens() below folds the apostrophes
     prefix = _STEP_PREFIX_RE.match(cleaned)
     if prefix is not None and prefix.end() < len(cleaned):
         cleaned = cleaned[prefix.end() :]
@@ -328,7 +328,6 @@ def extract_workflow_steps(doc: Document, warnings: list[str]) -> tuple[Workflow
 
 # -- lifecycle states -------------------------------------------------------------------------------------------
 _STATE_HEADING_WORDS = word_set("state states status statuses lifecycle lifecycles transition transitions")
-_STATE_CUE_WORDS = _STATE_HEADING_WORDS
 _STATE_NOISE = word_set("the a an status statuses state states stage")
 _STATE_REJECT = word_set(
     "and or to from of for with by it is are be any other each every all this that then when if while which "
@@ -491,7 +490,7 @@ def _normalise(sentence: str) -> str:
 
 def _has_state_cue(text: str) -> bool:
     words = set(tokens(text))
-    return bool(words & _STATE_CUE_WORDS) or "life cycle" in text
+    return bool(words & _STATE_HEADING_WORDS) or "life cycle" in text
 
 
 def _arrow_chains(text: str) -> list[list[str]]:
@@ -609,7 +608,7 @@ def _table_facts(block: Block, facts: _Facts, section: Section, state_section: b
                 continue
             event = ""
             if event_col is not None and event_col < len(row):
-                words = tokens(fold_apostrophes(row[event_col]))[:4]
+                words = tokens(row[event_col])[:4]
                 event = snake_identifier("_".join(words), fallback="") if words else ""
             evidence = " | ".join(c for c in row if c)[:200]
             for source in sources:

@@ -92,17 +92,18 @@ class BackgroundPersistence:
                 {"timeout_seconds": self.timeout_seconds},
             ) from None
 
+    def write_template_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Write a TemplateCache's metric records in one batch (a ``metrics_sink``; blocks the caller)."""
+
+        async def write(persistence: CodegenPersistence) -> int:
+            persistence.template_cache_sink()(records)
+            return await persistence.flush()
+
+        self.call(write)
+
     def metrics_sink(self) -> Callable[[list[dict[str, Any]]], None]:
-        """Return a ``metrics_sink`` for a TemplateCache: buffer its records, then write them in one batch."""
-
-        def sink(records: list[dict[str, Any]]) -> None:
-            async def write(persistence: CodegenPersistence) -> int:
-                persistence.template_cache_sink()(records)
-                return await persistence.flush()
-
-            self.call(write)
-
-        return sink
+        """Return a ``metrics_sink`` for a TemplateCache (:meth:`write_template_metrics`)."""
+        return self.write_template_metrics
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Flush and close the persistence, stop the loop, wait up to ``timeout`` s for the thread; idempotent."""

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any
 from uuid import UUID
 
+from agents.lib._threads import run_on_own_thread
 from agents.lib.codegen.builder import MixinRecommender, build_node_spec
 from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.spec import NodeSpec
@@ -52,7 +53,6 @@ _KILL_GRACE_S = 10.0
 """How long a timed-out job's worker is given to kill its subprocesses before the job is reported anyway."""
 _VERIFY_MARGIN_S = 5.0
 """Verification's own per-subprocess timeout is the job's plus this, so the job's timeout always fires first."""
-_POLL_S = 0.01
 _SETTLE_S = 1.0
 """How long cleanup waits for the threads of a closed database driver (aiosqlite's end just after close)."""
 
@@ -169,7 +169,6 @@ class ParallelGenerator:
         self._executor: ThreadPoolExecutor | None = None
         self._cancels: set[threading.Event] = set()
         self._workers: set[asyncio.Future[GenerationResult]] = set()
-        self._batches = 0
         self._idle: asyncio.Event | None = None
         self._lock = threading.Lock()
         self._completed_jobs = 0
@@ -207,7 +206,7 @@ class ParallelGenerator:
         jobs = list(jobs)
         if not jobs:
             raise OnexError("no jobs to run", ErrorCode.VALIDATION_ERROR)
-        if self._batches:
+        if self._running():
             raise OnexError(
                 "a batch is already running on this ParallelGenerator; await it first",
                 ErrorCode.OPERATION_FAILED,
@@ -216,13 +215,15 @@ class ParallelGenerator:
             self._completed_jobs, self._total_jobs, self._failed_jobs = 0, len(jobs), 0
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="agents-generate")
-        self._batches += 1
         idle = self._idle = asyncio.Event()
         try:
             return await self._run_batch(jobs, session_id)
         finally:
-            self._batches -= 1
             idle.set()
+
+    def _running(self) -> bool:
+        """Whether a batch is running (its ``_idle`` event is not set yet)."""
+        return self._idle is not None and not self._idle.is_set()
 
     async def _run_batch(self, jobs: list[GenerationJob], session_id: UUID | str | None) -> list[GenerationResult]:
         started = time.perf_counter()
@@ -448,13 +449,16 @@ class ParallelGenerator:
         self._closed = True
         for cancel in list(self._cancels):
             cancel.set()
-        if self._batches and self._idle is not None:
+        if self._idle is not None and self._running():
             await self._idle.wait()
         if self._workers:
             await asyncio.wait(set(self._workers))
         executor, self._executor = self._executor, None
         if executor is not None:
-            await _shutdown(executor)
+            # shutdown(wait=True) on a thread that ends with it: the loop's default executor would stay behind.
+            await run_on_own_thread(
+                lambda: executor.shutdown(wait=True, cancel_futures=True), "agents-generate-shutdown"
+            )
         if self._generator is not None and self._owns_generator:
             self._generator.close()
             self._generator = None
@@ -478,24 +482,6 @@ class ParallelGenerator:
         await self.cleanup()
 
 
-async def _shutdown(executor: ThreadPoolExecutor) -> None:
-    """Shut ``executor`` down and wait until its threads have ended, without blocking the loop.
-
-    ``shutdown(wait=True)`` runs on a plain thread of its own that ends with it (the loop's default executor
-    would leave a thread behind); the loop polls for it.
-    """
-    thread = threading.Thread(
-        target=executor.shutdown,
-        kwargs={"wait": True, "cancel_futures": True},
-        name="agents-generate-shutdown",
-        daemon=True,
-    )
-    thread.start()
-    while thread.is_alive():
-        await asyncio.sleep(_POLL_S)
-    thread.join()
-
-
 async def _settle(existing: set[threading.Thread]) -> None:
     """Wait (at most ``_SETTLE_S``) for the threads started since ``existing`` was taken to end."""
     deadline = time.monotonic() + _SETTLE_S
@@ -503,4 +489,4 @@ async def _settle(existing: set[threading.Thread]) -> None:
         newer = [t for t in threading.enumerate() if t not in existing and t is not threading.current_thread()]
         if not newer:
             return
-        await asyncio.sleep(_POLL_S / 10)
+        await asyncio.sleep(0.001)

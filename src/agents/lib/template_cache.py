@@ -78,7 +78,6 @@ Warmup file convention
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import threading
@@ -93,6 +92,7 @@ from time import perf_counter_ns
 from types import TracebackType
 from typing import Any, Final, TypeAlias, TypedDict
 
+from agents.lib._threads import run_on_own_thread
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.structured_logger import get_logger
 
@@ -713,6 +713,11 @@ class TemplateCache:
         pending.hits += entry.hit_count - entry.reported_hits
         entry.reported_hits = entry.hit_count
 
+    def _fold_all_hits(self) -> None:
+        for entry in self._entries.values():
+            if entry.hit_count != entry.reported_hits:
+                self._fold_hits(entry)
+
     def _insert(self, entry: _Entry) -> None:
         self._drop(entry.key)
         self._entries[entry.key] = entry
@@ -960,19 +965,13 @@ class TemplateCache:
         Does nothing (returns 0) without a sink or when nothing is pending. A sink that raises keeps its
         batch pending for the next flush; the failure is logged, never raised.
         """
-        return self._flush(fold=self._collect)
-
-    def _flush(self, *, fold: bool) -> int:
-        """Do :meth:`flush_metrics`; ``fold`` takes the entries' unreported hits first."""
         sink = self._sink
         if sink is None:
             return 0
         with self._flush_lock:
             with self._lock:
-                if fold:
-                    for entry in self._entries.values():
-                        if entry.hit_count != entry.reported_hits:
-                            self._fold_hits(entry)
+                if self._collect:
+                    self._fold_all_hits()
                 if not self._pending:
                     return 0
                 pending, self._pending = self._pending, {}
@@ -1038,8 +1037,10 @@ class TemplateCache:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         with self._lock:
+            if self._collect:
+                self._fold_all_hits()  # the last hits; after this nothing is collected
             self._collect = False
-        self._flush(fold=self._sink is not None)
+        self.flush_metrics()
         if self._own_database is not None:
             self._own_database.close()
 
@@ -1049,31 +1050,8 @@ class TemplateCache:
         It runs on a thread of its own that ends with it (``asyncio.to_thread`` would leave the loop's default
         executor thread behind).
         """
-        if self._closed:
-            return
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-
-        def settle(error: BaseException | None) -> None:
-            if done.done():
-                return
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(error)
-
-        def run() -> None:
-            error: BaseException | None = None
-            try:
-                self.close()
-            except BaseException as exc:  # handed to the awaiting task
-                error = exc
-            loop.call_soon_threadsafe(settle, error)
-
-        thread = threading.Thread(target=run, name="template-cache-close", daemon=True)
-        thread.start()
-        await done
-        thread.join()  # its work is done; only its return is left
+        if not self._closed:
+            await run_on_own_thread(self.close, "template-cache-close")
 
     async def __aenter__(self) -> TemplateCache:
         """Return the cache; leaving the block awaits :meth:`cleanup_async`."""
@@ -1108,22 +1086,20 @@ class _DatabaseSink:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._background: Any = None
-        self._sink: MetricsSink | None = None
 
     def __call__(self, records: list[dict[str, Any]]) -> None:
         with self._lock:
-            if self._sink is None:
+            if self._background is None:
                 # Imported here: most caches never flush, and the import pulls in SQLAlchemy.
                 from agents.lib.background_persistence import BackgroundPersistence
 
                 self._background = BackgroundPersistence()
-                self._sink = self._background.metrics_sink()
-            sink = self._sink
-        sink(records)
+            background = self._background
+        background.write_template_metrics(records)
 
     def close(self) -> None:
         with self._lock:
-            background, self._background, self._sink = self._background, None, None
+            background, self._background = self._background, None
         if background is not None:
             background.close()
 

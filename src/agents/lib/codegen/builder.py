@@ -204,19 +204,21 @@ def _prd_fsm(lifecycle: Lifecycle) -> FsmSpec | None:
     ``to_<target>``; so every state reached by an event refuses that event (the generated tests rely on one
     illegal transition existing).
     """
+    events = [
+        t.event if t.event and is_safe_identifier(t.event) else f"to_{t.target}" for t in lifecycle.transitions
+    ]
     targets: dict[str, set[str]] = {}
-    for t in lifecycle.transitions:
-        name = t.event if t.event and is_safe_identifier(t.event) else f"to_{t.target}"
-        targets.setdefault(name, set()).add(t.target)
+    for event, t in zip(events, lifecycle.transitions, strict=True):
+        targets.setdefault(event, set()).add(t.target)
     named = all(len(v) == 1 for v in targets.values())
     transitions: list[TransitionSpec] = []
     seen: set[tuple[str, str]] = set()
-    for t in lifecycle.transitions:
+    for event, t in zip(events, lifecycle.transitions, strict=True):
         if t.source == t.target or (t.source, t.target) in seen:
             continue
         seen.add((t.source, t.target))
-        event = t.event if named and t.event and is_safe_identifier(t.event) else f"to_{t.target}"
-        transitions.append(TransitionSpec(source=t.source, event=event, target=t.target))
+        name = event if named else f"to_{t.target}"
+        transitions.append(TransitionSpec(source=t.source, event=name, target=t.target))
     try:
         return FsmSpec(
             states=lifecycle.states,

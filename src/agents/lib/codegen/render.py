@@ -676,23 +676,15 @@ def _umask() -> int:
     return 0o022
 
 
-def _file_mode(path: Path) -> int:
-    """Return the mode a new file would get from ``open()``; an existing file keeps its own."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        return 0o666 & ~_umask()
-
-
 def _atomic_write(path: Path, content: str) -> None:
     data = content.encode("utf-8")
     try:
         if path.read_bytes() == data:
             return
+        mode = stat.S_IMODE(path.stat().st_mode)  # an existing file keeps its own
     except FileNotFoundError:
-        pass
+        mode = 0o666 & ~_umask()  # what open() would give a new file
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = _file_mode(path)
     # mkstemp creates 0600; the file written in its place must have the permissions of an ordinary file.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
