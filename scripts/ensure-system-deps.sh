@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (jq for the guide's log queries, PostgreSQL server
-# binaries for the persistence tests) when they are missing. Needs root (or sudo) only if something is missing.
+# binaries for the persistence tests, chromium for the dashboard test) when they are missing. Needs root
+# (or sudo) only if something is missing.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,8 @@ if command -v pg_config >/dev/null 2>&1; then pg_bindir=$(pg_config --bindir); f
 if [ ! -x "${pg_bindir}/initdb" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
