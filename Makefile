@@ -29,13 +29,15 @@ test: system-deps $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-## lint: only the static checks
+## lint: only the static checks (style, types, the layers contract of docs/architecture.md)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## bench: run the benchmarks and print their tables (about 6 minutes; each script also takes --quick)
 ## The scripts after the logging one exit 1 when a target is missed; every script still runs, then make fails.
