@@ -318,6 +318,35 @@ class _Router:
         self.level: int | None = None  # None: read LOG_LEVEL on first use
         self.fallback: LineSink = StreamSink()
         self.loggers: weakref.WeakSet[StructuredLogger] = weakref.WeakSet()
+        self.defaults_pending = True  # LOG_DIR's file is installed on the first write, see apply_defaults
+        self.defaults_lock = threading.RLock()
+
+    def warn(self, message: str) -> None:
+        """Write one WARNING line about the logging set-up itself to standard error."""
+        record = {"timestamp": _timestamp(time.time()), "level": "WARNING", "logger_name": __name__}
+        self.fallback.write_line(encode_record({**record, "message": message}))
+
+    def apply_defaults(self) -> None:
+        """Once (again after :func:`reset_logging`): with ``LOG_DIR`` set, send every line to its rotated file.
+
+        Called on a logger's first write, not at import time, for the reason given in ``default_level``.
+        """
+        with self.defaults_lock:
+            if not self.defaults_pending:
+                return
+            self.defaults_pending = False
+            try:
+                log_dir = get_settings().log_dir
+            except ConfigError:
+                return  # reported by the code that needs the settings
+            if log_dir is None:
+                return
+            from agents.lib.log_rotation import _install_log_dir_default  # it imports this module
+
+            try:
+                _install_log_dir_default(log_dir)
+            except OSError as exc:
+                self.warn(f"LOG_DIR={log_dir}: cannot write log files there ({exc}); logging to standard error")
 
     def default_level(self) -> int:
         if self.level is None:
@@ -329,16 +358,7 @@ class _Router:
                 # by the code that needs it (the CLI prints it as its one error line).
                 if "LOG_LEVEL" not in exc.details.get("variables", ()):
                     return self.level
-                self.fallback.write_line(
-                    encode_record(
-                        {
-                            "timestamp": _timestamp(time.time()),
-                            "level": "WARNING",
-                            "logger_name": __name__,
-                            "message": f"logging at INFO: {exc.message}",
-                        }
-                    )
-                )
+                self.warn(f"logging at INFO: {exc.message}")
         return self.level
 
     def sinks_for(self, name: str) -> tuple[LineSink, ...]:
@@ -346,6 +366,13 @@ class _Router:
             sink for prefix, sink in self.routes if not prefix or name == prefix or name.startswith(prefix + ".")
         )
         return matched or (self.fallback,)
+
+    def sinks_with_defaults(self, name: str) -> tuple[LineSink, ...]:
+        """:meth:`sinks_for`, after the defaults are applied (never call it holding ``lock``)."""
+        if self.defaults_pending:
+            self.apply_defaults()
+        with self.lock:
+            return self.sinks_for(name)
 
     def changed(self) -> None:
         self.generation += 1
@@ -431,6 +458,7 @@ def reset_logging() -> None:
         _router.routes = []
         _stderr_route.clear()
         _router.level = None
+        _router.defaults_pending = True
         _router.changed()
         root = logging.getLogger()
         for handler in [h for h in root.handlers if isinstance(h, StructuredHandler)]:
@@ -527,6 +555,8 @@ class StructuredLogger:
     def _refresh(self) -> None:
         """Pick up routing and level changes made since this logger last wrote."""
         if self._generation != _router.generation:
+            if _router.defaults_pending:
+                _router.apply_defaults()
             with _router.lock:
                 self._generation = _router.generation
                 self._sinks = _router.sinks_for(self.name)
@@ -667,9 +697,7 @@ class StructuredHandler(logging.Handler):
                 line = formatter.format_bytes(record)
             else:
                 line = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-            with _router.lock:
-                sinks = _router.sinks_for(record.name)
-            for sink in sinks:
+            for sink in _router.sinks_with_defaults(record.name):
                 sink.write_line(line)
         except Exception:
             self.handleError(record)

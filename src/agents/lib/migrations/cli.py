@@ -43,7 +43,7 @@ def database_line(dsn: str | None) -> tuple[str, str]:
 
 
 def status_lines(dsn: str) -> str:
-    """The status of the database at ``dsn``, without its ``database:`` line (:func:`database_line` says it)."""
+    """Return the status of the database at ``dsn`` without its ``database:`` line (see :func:`database_line`)."""
     return "\n".join(line for line in status(dsn).lines() if not line.startswith("database: "))
 
 
