@@ -1,22 +1,8 @@
 """Structured JSON logging: one JSON object per line, with correlation id, session id and component.
 
-``get_logger(name, component=None)`` returns a :class:`StructuredLogger`. Each line has the keys
-``timestamp`` (the record's own time, ISO 8601 UTC), ``level``, ``logger_name``, ``message``,
-``correlation_id``, ``session_id``, ``component``, ``metadata`` and, when an exception is given,
-``exception`` (``type``, ``message``, ``traceback``).
-
-Where lines go: sinks (objects with ``write_line(bytes)``) are registered for a logger-name prefix with
-:func:`add_sink` (``""`` means every logger), for example by :mod:`agents.lib.log_rotation`. A logger writes to
-every sink whose prefix matches its name (``"a"`` matches ``"a"`` and ``"a.b"``); when none matches, it writes
-to standard error. The level comes from ``LOG_LEVEL`` (default ``INFO``) unless set with
-:func:`configure_logging` or per logger with :meth:`StructuredLogger.set_level`.
-
-Records of ordinary :mod:`logging` loggers get the same format from :class:`JsonFormatter`, and reach the same
-sinks through :class:`StructuredHandler` (``configure_logging(capture_stdlib=True)`` installs it on the root
-logger).
-
-Values that JSON cannot encode (UUID, datetime, Path, Decimal, sets, dataclasses, pydantic models, any object)
-are converted; a line is never lost because of its metadata.
+``get_logger(name, component=None)`` returns a :class:`StructuredLogger`. A line goes to every sink registered for
+its logger name with :func:`add_sink` (with ``LOG_DIR`` set, a rotated ``<LOG_DIR>/workflow.log`` is one), else
+to standard error. docs/logging.md describes the line, routing, levels and stdlib integration.
 """
 
 from __future__ import annotations
@@ -475,7 +461,7 @@ class StructuredLogger:
 
     ``set_correlation_id``, ``set_session_id`` and ``set_component`` change only this logger. A value set for a
     block (``log_context``) wins over the logger's own value, which wins over one set with
-    ``set_global_correlation_id`` (see :mod:`agents.lib.log_context`); ``None`` returns to the context's value.
+    ``set_global_correlation_id`` (see :mod:`agents.lib.log_context`); ``None`` unsets the logger's own value.
     """
 
     __slots__ = (
