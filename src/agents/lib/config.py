@@ -20,7 +20,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from agents.lib.errors import ErrorCode, OnexError
 
 __all__ = [
-    "DEFAULT_ENV_FILES",
     "ENV_FILE_VARIABLE",
     "LOG_LEVELS",
     "ConfigError",
@@ -35,7 +34,7 @@ __all__ = [
 ENV_FILE_VARIABLE = "AGENTS_ENV_FILE"
 """The environment variable that names the ``.env`` file to read instead of the default ones."""
 
-DEFAULT_ENV_FILES: tuple[str, ...] = (".env", "agents/.env")
+_DEFAULT_ENV_FILES: tuple[str, ...] = (".env", "agents/.env")
 """The ``.env`` files read, relative to the working directory, in this order: for a variable set in both, the
 second (the user guide's ``agents/.env``) wins. The environment wins over both."""
 
@@ -208,7 +207,7 @@ def _env_files(env_file: str | os.PathLike[str] | None) -> tuple[Path, ...]:
         path = Path(os.environ[ENV_FILE_VARIABLE])
     else:
         cwd = Path.cwd()
-        return tuple(cwd / name for name in DEFAULT_ENV_FILES if (cwd / name).is_file())
+        return tuple(cwd / name for name in _DEFAULT_ENV_FILES if (cwd / name).is_file())
     if not path.is_file():
         raise ConfigError(
             f"{ENV_FILE_VARIABLE}: the .env file {str(path)!r} does not exist",

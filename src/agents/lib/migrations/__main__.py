@@ -11,7 +11,7 @@ import sys
 
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.migrations import apply, downgrade
-from agents.lib.migrations.cli import database_line, status_lines
+from agents.lib.migrations.cli import _database_line, _status_lines
 
 __all__ = ["main"]
 
@@ -34,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("revision", metavar="REV")
     args = parser.parse_args(argv)
     try:
-        dsn, line = database_line(args.dsn)
+        dsn, line = _database_line(args.dsn)
         print(line, flush=True)
         if args.command == "apply":
             print(apply(dsn))
         elif args.command == "status":
-            print(status_lines(dsn))
+            print(_status_lines(dsn))
         else:
             print(downgrade(args.revision, dsn))
     except OnexError as exc:

@@ -14,7 +14,7 @@ import typer
 from agents.lib.config import load_settings, redact_dsn
 from agents.lib.migrations import apply, downgrade, status
 
-__all__ = ["database_line", "db_app", "status_lines"]
+__all__ = ["db_app"]
 
 db_app = typer.Typer(
     name="db",
@@ -30,7 +30,7 @@ _DSN = typer.Option(
 )
 
 
-def database_line(dsn: str | None) -> tuple[str, str]:
+def _database_line(dsn: str | None) -> tuple[str, str]:
     """Return the DSN a command uses (``dsn``, else the settings') and the line that names it, redacted.
 
     The line reads ``database: postgresql://postgres:***@localhost:5432/omniclaude (POSTGRES_* from
@@ -42,15 +42,15 @@ def database_line(dsn: str | None) -> tuple[str, str]:
     return settings.database_dsn(), f"database: {settings.describe_database()}"
 
 
-def status_lines(dsn: str) -> str:
-    """Return the status of the database at ``dsn`` without its ``database:`` line (see :func:`database_line`)."""
+def _status_lines(dsn: str) -> str:
+    """Return the status of the database at ``dsn`` without its ``database:`` line (see :func:`_database_line`)."""
     return "\n".join(line for line in status(dsn).lines() if not line.startswith("database: "))
 
 
 @db_app.command("migrate")
 def migrate_command(dsn: Annotated[str | None, _DSN] = None) -> None:
     """Upgrade the schema to the newest revision (idempotent)."""
-    used, line = database_line(dsn)
+    used, line = _database_line(dsn)
     typer.echo(line)
     typer.echo(str(apply(used)))
 
@@ -58,9 +58,9 @@ def migrate_command(dsn: Annotated[str | None, _DSN] = None) -> None:
 @db_app.command("status")
 def status_command(dsn: Annotated[str | None, _DSN] = None) -> None:
     """Show the database's revision and what is pending."""
-    used, line = database_line(dsn)
+    used, line = _database_line(dsn)
     typer.echo(line)
-    typer.echo(status_lines(used))
+    typer.echo(_status_lines(used))
 
 
 @db_app.command("downgrade")
@@ -69,6 +69,6 @@ def downgrade_command(
     dsn: Annotated[str | None, _DSN] = None,
 ) -> None:
     """Revert the schema to REVISION."""
-    used, line = database_line(dsn)
+    used, line = _database_line(dsn)
     typer.echo(line)
     typer.echo(str(downgrade(revision, used)))
