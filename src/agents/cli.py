@@ -232,6 +232,8 @@ def generate_command(
     The exit status is 0 only when every node was generated and passed verification.
     """
     log_file = _log_to_file()
+    settings = load_settings()
+    database = settings.describe_database() if not no_metrics and settings.enable_metrics else None
     err = Console(stderr=True, highlight=False)
     progress = Progress(
         SpinnerColumn(),
@@ -265,12 +267,12 @@ def generate_command(
     if as_json:
         typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_summary(Console(highlight=False), result, log_file)
+        _print_summary(Console(highlight=False), result, log_file, database)
     if not result.success:
         raise typer.Exit(1)
 
 
-def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> None:
+def _print_summary(console: Console, result: WorkflowResult, log_file: Path, database: str | None) -> None:
     packages = sorted(Path(r.output_path).name for r in result.results if r.output_path)
     # Package names, not paths: the shared beginning of the strings is what is wanted here.
     prefix = os.path.commonprefix(packages) if len(packages) > 1 else ""  # noqa: RUF071
@@ -298,6 +300,8 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> 
     shown = f"{prefix.rsplit('_', 1)[0]}_*" if "_" in prefix else ", ".join(packages)
     console.print(f"service: {escape(str(result.output_dir))}  (packages {escape(shown)})")
     console.print(f"logs: {escape(str(log_file))}  (correlation id {result.correlation_id})")
+    if database is not None:
+        console.print(f"metrics recorded in database: {escape(database)}")
     if result.success and result.verified:
         console.print(f"run its tests: cd {escape(str(result.output_dir))} && python -m pytest")
 

@@ -9,6 +9,7 @@ import pytest
 
 from agents.lib.config import ConfigError, get_settings, load_settings, redact_dsn, reset_settings
 from agents.lib.errors import ErrorCode
+from tests._guide import code_blocks
 
 
 def test_defaults(data_dir: Path) -> None:
@@ -139,3 +140,81 @@ def test_config_error_survives_pickling(monkeypatch: pytest.MonkeyPatch) -> None
     copy = pickle.loads(pickle.dumps(caught.value))
     assert copy.message == caught.value.message
     assert copy.details == caught.value.details
+
+
+# --- the guide's .env file in agents/, commands run from the project root ---
+
+
+def guide_env_block() -> str:
+    """The guide's "Environment Setup" block: the .env file it says to create in the `agents/` directory."""
+    blocks = [code for heading, code in code_blocks("Getting Started", "bash") if heading == "Environment Setup"]
+    assert len(blocks) == 1
+    return blocks[0]
+
+
+def test_guide_env_file_in_agents_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / ".env").write_text(guide_env_block())
+    settings = load_settings()
+    assert settings.env_files == (tmp_path / "agents" / ".env",)
+    assert (settings.postgres_host, settings.postgres_port, settings.postgres_database) == (
+        "localhost",
+        5432,
+        "omniclaude",
+    )
+    assert settings.postgres_user == "postgres"
+    assert settings.postgres_password is not None
+    assert settings.postgres_password.get_secret_value() == "your_password"
+    assert settings.kafka_bootstrap_servers == "localhost:9092"
+    assert (settings.enable_metrics, settings.prometheus_port, settings.log_level) == (True, 9090, "INFO")
+    assert settings.log_dir == Path("/var/log/agents")
+    assert settings.database_dsn() == "postgresql://postgres:your_password@localhost:5432/omniclaude"
+    assert settings.describe_database() == (
+        "postgresql://postgres:***@localhost:5432/omniclaude (POSTGRES_* from agents/.env)"
+    )
+
+
+def test_both_env_files_are_read_agents_env_wins_and_the_environment_wins_over_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("POSTGRES_HOST=root-host\nLOG_LEVEL=DEBUG\nPROMETHEUS_PORT=9100\n")
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / ".env").write_text("POSTGRES_HOST=agents-host\nPROMETHEUS_PORT=9200\n")
+    settings = load_settings()
+    assert settings.env_files == (tmp_path / ".env", tmp_path / "agents" / ".env")
+    assert (settings.postgres_host, settings.log_level, settings.prometheus_port) == ("agents-host", "DEBUG", 9200)
+    assert settings.describe_database() == (
+        "postgresql://postgres@agents-host:5432/agents (POSTGRES_* from .env, agents/.env)"
+    )
+    monkeypatch.setenv("PROMETHEUS_PORT", "9300")
+    monkeypatch.setenv("postgres_host", "env-host")
+    settings = load_settings()
+    assert (settings.postgres_host, settings.prometheus_port) == ("env-host", 9300)
+    assert settings.describe_database() == (
+        "postgresql://postgres@env-host:5432/agents (POSTGRES_* from the environment)"
+    )
+
+
+def test_named_env_file_replaces_both_default_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\n")
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / ".env").write_text("POSTGRES_HOST=agents-host\n")
+    named = tmp_path / "elsewhere.env"
+    named.write_text("DATABASE_URL=postgresql://u:pw@named/db\n")
+    monkeypatch.setenv("AGENTS_ENV_FILE", str(named))
+    settings = load_settings()
+    assert settings.env_files == (named,)
+    assert (settings.postgres_host, settings.log_level) == (None, "INFO")
+    assert settings.describe_database() == "postgresql://u:***@named/db (DATABASE_URL from elsewhere.env)"
+
+
+def test_default_database_is_described_with_the_files_read(data_dir: Path) -> None:
+    settings = load_settings()
+    assert settings.env_files == ()
+    assert settings.describe_database() == (
+        f"sqlite:///{data_dir / 'agents.db'} (the embedded default: neither DATABASE_URL nor POSTGRES_HOST is "
+        "set; .env files read: none)"
+    )

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from agents.lib.config import redact_dsn
 from agents.lib.db import create_engine
 from agents.lib.db.schema import ALL_TABLES, metadata
 from agents.lib.migrations import (
@@ -174,7 +175,9 @@ def test_apply_from_two_processes_at_once(backend_dsn: str, tmp_path: Path) -> N
     outputs = [p.communicate(timeout=120) for p in procs]
     codes = [p.returncode for p in procs]
     assert codes == [0, 0], outputs
-    lines = sorted(out.strip() for out, _ in outputs)
+    named = f"database: {redact_dsn(backend_dsn)} (DATABASE_URL from the environment)"
+    assert [out.splitlines()[0] for out, _ in outputs] == [named, named]
+    lines = sorted(out.split("\n", 1)[1].strip() for out, _ in outputs)
     assert lines == [f"already at head {HEAD}", APPLIED]
     assert asyncio.run(_tables(backend_dsn)) == EXPECTED_TABLES
 
@@ -182,14 +185,14 @@ def test_apply_from_two_processes_at_once(backend_dsn: str, tmp_path: Path) -> N
 def test_module_cli_status_and_downgrade(backend_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     from agents.lib.migrations.__main__ import main
 
+    named = f"database: {redact_dsn(backend_dsn)} (given with --dsn)"
     assert main(["--dsn", backend_dsn, "status"]) == 0
     out = capsys.readouterr().out
-    assert "current: none" in out
-    assert "pending: " + ", ".join(REVISIONS) in out
+    assert out.splitlines() == [named, "current: none", f"head: {HEAD}", "pending: " + ", ".join(REVISIONS)]
     assert main(["--dsn", backend_dsn, "apply"]) == 0
-    assert capsys.readouterr().out.strip() == APPLIED
+    assert capsys.readouterr().out.strip() == f"{named}\n{APPLIED}"
     assert main(["--dsn", backend_dsn, "downgrade", "base"]) == 0
-    assert capsys.readouterr().out.strip() == REVERTED
+    assert capsys.readouterr().out.strip() == f"{named}\n{REVERTED}"
 
 
 def test_typer_db_app(backend_dsn: str) -> None:
@@ -198,9 +201,10 @@ def test_typer_db_app(backend_dsn: str) -> None:
     from agents.lib.migrations.cli import db_app
 
     runner = CliRunner()
+    named = f"database: {redact_dsn(backend_dsn)} (given with --dsn)"
     result = runner.invoke(db_app, ["migrate", "--dsn", backend_dsn])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == APPLIED
+    assert result.output.strip() == f"{named}\n{APPLIED}"
     result = runner.invoke(db_app, ["status", "--dsn", backend_dsn])
     assert result.exit_code == 0, result.output
     assert "up to date" in result.output
@@ -218,7 +222,10 @@ def test_default_dsn_is_sqlite_file_in_data_dir(data_dir: Path, tmp_path: Path) 
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == APPLIED
+    assert proc.stdout.strip() == (
+        f"database: sqlite:///{data_dir / 'agents.db'} (the embedded default: neither DATABASE_URL nor "
+        f"POSTGRES_HOST is set; .env files read: none)\n{APPLIED}"
+    )
     assert (data_dir / "agents.db").is_file()
 
 
@@ -234,7 +241,8 @@ def test_wrong_password_cli_error(
     dsn = f"postgresql://{role}:{secret}@{parts.hostname}:{parts.port}/postgres"
     assert main(["--dsn", dsn, *command]) == 2
     out, err = capsys.readouterr()
-    assert out == ""
+    assert out == f"database: {redact_dsn(dsn)} (given with --dsn)\n"
+    assert f"{role}:***@" in out
     assert secret not in err
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) == 1
@@ -251,7 +259,8 @@ def test_wrong_password_via_database_url_in_a_subprocess(
     proc = _run_module(["apply"], dsn, tmp_path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert (out, secret in err, len(err.strip().splitlines())) == ("", False, 1)
+    named = f"database: {redact_dsn(dsn)} (DATABASE_URL from the environment)\n"
+    assert (out, secret in err, len(err.strip().splitlines())) == (named, False, 1)
     assert f"{role}:***@" in err
 
 

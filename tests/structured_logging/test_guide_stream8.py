@@ -1,14 +1,17 @@
-"""Every Stream 8 example of the user guide runs as written, and its jq queries work on our files.
+"""Every Stream 8 example of the user guide runs as written, and its jq queries work on the files we write.
 
-The code blocks are read from the guide itself (see ``tests._guide``). Only names the guide leaves to the reader are supplied (``do_work``,
-``risky_operation``, ``logger1``...), and ``/var/log/agents`` is pointed at a temporary directory.
+The code blocks are read from the guide itself (see ``tests._guide``). Only names the guide leaves to the reader
+are supplied (``do_work``, ``risky_operation``, ``logger1``...), and ``/var/log/agents`` is pointed at a
+temporary directory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,13 +24,15 @@ from agents.lib.structured_logger import get_logger
 from tests._guide import code_blocks
 
 GUIDE_ID = "550e8400-e29b-41d4-a716-446655440000"
+GUIDE_LOG_DIR = "/var/log/agents"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def stream8_blocks(language: str) -> list[tuple[str, str]]:
     return code_blocks("Stream 8: Structured Logging", language)
 
 
-def reader_supplied_names(log_dir: Path) -> dict[str, Any]:
+def reader_supplied_names() -> dict[str, Any]:
     async def do_work() -> str:
         await asyncio.sleep(0)
         return "done"
@@ -53,8 +58,9 @@ def reader_supplied_names(log_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_examples(tmp_path: Path) -> dict[str, Any]:
-    namespace = reader_supplied_names(tmp_path)
+def run_examples(log_dir: Path) -> dict[str, Any]:
+    """Run the guide's Python blocks in order, with ``/var/log/agents`` replaced by ``log_dir``."""
+    namespace = reader_supplied_names()
     blocks = stream8_blocks("python")
     assert [h for h, _ in blocks] == [
         "Simple Logging",
@@ -66,7 +72,7 @@ def run_examples(tmp_path: Path) -> dict[str, Any]:
         "Log Rotation",
     ]
     for heading, code in blocks:
-        code = code.replace("/var/log/agents", str(tmp_path / "rotated"))
+        code = code.replace(GUIDE_LOG_DIR, str(log_dir))
         if heading == "Error Logging":
             with pytest.raises(ValueError, match="invalid input"):
                 exec(compile(code, f"<guide: {heading}>", "exec"), namespace)
@@ -80,10 +86,8 @@ def run_examples(tmp_path: Path) -> dict[str, Any]:
 
 
 def test_stream8_examples_run_as_written(tmp_path: Path) -> None:
-    handler = configure_global_rotation(
-        LogRotationConfig(log_dir=tmp_path, filename="workflow.log"), capture_stdlib=False
-    )
-    namespace = run_examples(tmp_path)
+    handler = configure_global_rotation(LogRotationConfig(log_dir=tmp_path), capture_stdlib=False)
+    namespace = run_examples(tmp_path / "rotated")
     # The last example configured its own global rotation, replacing ours.
     records = [orjson.loads(x) for x in handler.path.read_bytes().splitlines()]
     remove_rotation()
@@ -124,32 +128,64 @@ def test_stream8_examples_run_as_written(tmp_path: Path) -> None:
     assert logger1_line["correlation_id"] == logger2_line["correlation_id"]
     assert logger1_line["correlation_id"] == namespace["current_id"]
     # The rotation example wrote its configuration to the redirected /var/log/agents.
-    assert (tmp_path / "rotated" / "agents.log").exists()
+    assert (tmp_path / "rotated" / "workflow.log").exists()
 
 
-def test_guide_jq_queries_work_on_our_files(tmp_path: Path) -> None:
+def guide_env_file(log_dir: Path) -> str:
+    """The guide's "Environment Setup" block (the .env it puts in ``agents/``), its LOG_DIR pointed at ``log_dir``."""
+    blocks = [code for heading, code in code_blocks("Getting Started", "bash") if heading == "Environment Setup"]
+    assert len(blocks) == 1 and f"LOG_DIR={GUIDE_LOG_DIR}" in blocks[0]
+    return blocks[0].replace(GUIDE_LOG_DIR, str(log_dir))
+
+
+def test_guide_jq_queries_on_the_log_dir_default(tmp_path: Path) -> None:
+    """A user's run: the guide's .env in agents/, its examples run from the project root, then its jq queries.
+
+    Only LOG_DIR is configured, so the lines before the guide's rotation example reach ``workflow.log`` by
+    default; the rotation example then takes the same file over.
+    """
     jq = shutil.which("jq")
     if jq is None:
-        pytest.fail("jq is not installed; .ci/run installs it (apt-get install jq)")
-    handler = configure_global_rotation(
-        LogRotationConfig(log_dir=tmp_path, filename="workflow.log"), capture_stdlib=False
+        pytest.fail("jq is not installed; `make test` installs it (scripts/ensure-system-deps.sh)")
+    project, log_dir = tmp_path / "project", tmp_path / "logs"
+    (project / "agents").mkdir(parents=True)
+    (project / "agents" / ".env").write_text(guide_env_file(log_dir))
+    script = (
+        "import sys; from pathlib import Path; "
+        "from tests.structured_logging.test_guide_stream8 import run_examples; run_examples(Path(sys.argv[1]))"
     )
-    run_examples(tmp_path)
-    remove_rotation()
-    log_file = handler.path
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(log_dir)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""  # every line went to the file, none to standard error
+    assert sorted(p.name for p in log_dir.iterdir()) == ["workflow.log"]
+
     queries = [block.strip().splitlines() for _, block in stream8_blocks("bash") if "jq" in block]
     commands = [line for lines in queries for line in lines if line.startswith("cat ")]
     assert len(commands) == 3
+    assert all(f"{GUIDE_LOG_DIR}/workflow.log" in c for c in commands)
     outputs = []
     for command in commands:
-        command = command.replace("/var/log/agents/workflow.log", str(log_file))
         completed = subprocess.run(
-            ["bash", "-c", command], capture_output=True, text=True, check=False, timeout=60
+            ["bash", "-c", command.replace(GUIDE_LOG_DIR, str(log_dir))],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         assert completed.returncode == 0, completed.stderr
         outputs.append(completed.stdout)
-    decoder = [orjson.loads(chunk) for chunk in _json_values(outputs[0])]
-    assert [r["message"] for r in decoder] == ["Processing request", "Request completed"]
+    by_id = [orjson.loads(chunk) for chunk in _json_values(outputs[0])]
+    assert [r["message"] for r in by_id] == ["Processing request", "Request completed"]
+    assert {r["correlation_id"] for r in by_id} == {GUIDE_ID}
     errors = [orjson.loads(chunk) for chunk in _json_values(outputs[1])]
     assert [r["message"] for r in errors] == ["Generation failed", "Validation failed"]
     counts = {row["component"]: row["count"] for row in orjson.loads(outputs[2])}

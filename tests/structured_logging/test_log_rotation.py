@@ -250,7 +250,7 @@ def test_global_rotation_keeps_foreign_handlers_and_replaces_its_own(
         assert remove_rotation() is False
     finally:
         root.removeHandler(foreign)
-    assert first.path == tmp_path / "one" / "agents.log"
+    assert first.path == tmp_path / "one" / "workflow.log"
     assert read_lines(first.path) == []
     messages = [orjson.loads(x)["message"] for x in read_lines(second.path)]
     assert messages == ["structured", "stdlib"]
@@ -374,3 +374,96 @@ def test_a_pipe_is_written_but_never_rotated(tmp_path: Path) -> None:
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.log"]
     assert [orjson.loads(x)["n"] for x in received] == list(range(20))
+
+
+# --- LOG_DIR alone: lines go to <LOG_DIR>/workflow.log, rotated ---
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``LOG_DIR`` set (as the guide's .env does) and nothing else configured."""
+    from agents.lib.config import reset_settings
+    from agents.lib.structured_logger import reset_logging
+
+    directory = tmp_path / "var-log-agents"
+    monkeypatch.setenv("LOG_DIR", str(directory))
+    reset_settings()
+    reset_logging()
+    return directory
+
+
+def records_in(directory: Path) -> list[dict[str, object]]:
+    """Every line of every log file in ``directory`` (rotated ones first, in the order they were written)."""
+    files = sorted(directory.iterdir(), key=lambda p: (p.name == "workflow.log", p.name))
+    return [orjson.loads(x) for path in files for x in read_lines(path)]
+
+
+def test_log_dir_alone_writes_a_rotated_workflow_log(log_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    logger = get_logger("any.module", component="c")
+    big = {"blob": "x" * 10_000}
+    for n in range(1_100):  # 11 MB: beyond the default 10 MB, so one rotation
+        logger.info(f"line {n}", metadata=big)
+    logging.getLogger().addHandler(StructuredHandler())
+    try:
+        logging.getLogger("stdlib.module").warning("from stdlib")
+    finally:
+        for handler in [h for h in logging.getLogger().handlers if isinstance(h, StructuredHandler)]:
+            logging.getLogger().removeHandler(handler)
+    names = sorted(p.name for p in log_dir.iterdir())
+    assert len(names) == 2 and names[0] == "workflow.log"
+    assert names[1].startswith("workflow.log.")  # the rotated backup
+    messages = [r["message"] for r in records_in(log_dir)]
+    assert messages == [f"line {n}" for n in range(1_100)] + ["from stdlib"]
+    assert capfd.readouterr().err == ""
+
+
+def test_configure_global_rotation_takes_over_the_log_dir_default(log_dir: Path) -> None:
+    logger = get_logger("guide")
+    logger.info("before")
+    handler = configure_global_rotation(LogRotationConfig(log_dir=log_dir, compression=True), capture_stdlib=False)
+    assert handler.path == log_dir / "workflow.log"
+    logger.info("after")
+    remove_rotation()
+    assert [r["message"] for r in records_in(log_dir)] == ["before", "after"]
+
+
+def test_a_per_logger_rotation_cannot_share_the_global_file(log_dir: Path) -> None:
+    get_logger("x").info("installs the default")
+    with pytest.raises(ValueError, match=r"workflow\.log is already written by the global rotation"):
+        configure_file_rotation("workflow")
+    codegen = configure_file_rotation("codegen", capture_stdlib=False)
+    get_logger("codegen.render").info("both")
+    assert codegen.path == log_dir / "codegen.log"
+    assert [orjson.loads(x)["message"] for x in read_lines(codegen.path)] == ["both"]
+    assert [orjson.loads(x)["message"] for x in read_lines(log_dir / "workflow.log")] == [
+        "installs the default",
+        "both",
+    ]
+
+
+def test_log_dir_default_comes_back_after_reset_logging(log_dir: Path) -> None:
+    from agents.lib.structured_logger import reset_logging
+
+    get_logger("a").info("one")
+    reset_logging()
+    get_logger("a").info("two")
+    assert [r["message"] for r in records_in(log_dir)] == ["one", "two"]
+
+
+def test_unusable_log_dir_warns_once_and_logs_to_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from agents.lib.config import reset_settings
+    from agents.lib.structured_logger import reset_logging
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "a-file" / "logs"))
+    reset_settings()
+    reset_logging()
+    get_logger("a").info("first")
+    get_logger("b").info("second")
+    warning, *lines = [orjson.loads(x) for x in capfd.readouterr().err.splitlines()]
+    assert warning["level"] == "WARNING"
+    assert warning["message"].startswith(f"LOG_DIR={tmp_path / 'a-file' / 'logs'}: cannot write log files there (")
+    assert warning["message"].endswith("); logging to standard error")
+    assert [r["message"] for r in lines] == ["first", "second"]

@@ -8,6 +8,7 @@ import io
 import logging
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -18,11 +19,13 @@ import orjson
 import pydantic
 import pytest
 
-from agents.lib.log_context import log_context
+from agents.lib.log_context import async_log_context, log_context
+from agents.lib.log_rotation import RotatingJsonFileHandler
 from agents.lib.structured_logger import (
     JsonFormatter,
     StreamSink,
     StructuredHandler,
+    add_sink,
     configure_logging,
     encode_record,
     get_correlation_id,
@@ -114,8 +117,6 @@ def test_log_level_comes_from_environment(sink: CollectingSink, monkeypatch: pyt
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
     reset_settings()
     reset_logging()
-    from agents.lib.structured_logger import add_sink
-
     add_sink(sink)
     logger = get_logger("env")
     logger.info("no")
@@ -170,40 +171,111 @@ def test_precedence_block_then_own_then_ambient(sink: CollectingSink) -> None:
     assert [r["correlation_id"] for r in sink.records] == ["ambient", "own", "block", "ambient"]
 
 
-def test_threads_do_not_share_context(sink: CollectingSink) -> None:
-    set_global_correlation_id("main")
-    barrier = threading.Barrier(4)
+def test_global_correlation_id_reaches_threads_executors_and_run_in_executor(tmp_path: Path) -> None:
+    """The guide's "Global Context": set once, every thread's lines carry it (read back from the JSON file)."""
+    handler = RotatingJsonFileHandler(tmp_path / "workflow.log")
+    add_sink(handler)
+    cid = uuid4()
+    set_global_correlation_id(cid)
+    set_global_session_id("session-g")
 
-    def work(n: int) -> None:
-        set_global_correlation_id(f"thread-{n}")
-        barrier.wait()
-        for i in range(50):
-            get_logger(f"t{n}").info(f"{n}:{i}")
+    def work(label: str) -> str | None:
+        get_logger(f"worker.{label}", component="w").info(label)
+        return get_correlation_id()
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    thread = threading.Thread(target=work, args=("thread",))
+    thread.start()
+    thread.join()
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(work, ["pool-1", "pool-2"])) == [str(cid), str(cid)]
+
+    async def main() -> str | None:
+        loop = asyncio.get_running_loop()
+        seen = await loop.run_in_executor(None, work, "run_in_executor")
+        await asyncio.create_task(asyncio.to_thread(work, "to_thread"))
+        return seen
+
+    assert asyncio.run(main()) == str(cid)
+    handler.close()
+    records = [orjson.loads(line) for line in (tmp_path / "workflow.log").read_bytes().splitlines()]
+    assert sorted(r["message"] for r in records) == sorted(
+        ["thread", "pool-1", "pool-2", "run_in_executor", "to_thread"]
+    )
+    assert {r["correlation_id"] for r in records} == {str(cid)}
+    assert {r["session_id"] for r in records} == {"session-g"}
+
+
+def test_global_id_changes_are_seen_by_running_threads(sink: CollectingSink) -> None:
+    logger = get_logger("live")
+    set_global_correlation_id("first")
+    ready, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def work() -> None:
+        logger.info("before")
+        ready.set()
+        go.wait(10)
+        logger.info("after")
+        done.set()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    ready.wait(10)
+    set_global_correlation_id("second")
+    go.set()
+    thread.join(10)
+    assert [(r["message"], r["correlation_id"]) for r in sink.records] == [
+        ("before", "first"),
+        ("after", "second"),
+    ]
+
+
+def test_in_a_thread_block_beats_logger_own_beats_global(sink: CollectingSink) -> None:
+    set_global_correlation_id("global")
+    own = get_logger("own")
+    own.set_correlation_id("own")
+    plain = get_logger("plain")
+    barrier = threading.Barrier(2)
+
+    def blocked(n: int) -> None:
+        with log_context(correlation_id=f"block-{n}"):
+            barrier.wait(10)  # both threads are inside their blocks at once
+            own.info(f"own in block {n}")
+            plain.info(f"plain in block {n}")
+            barrier.wait(10)
+        own.info(f"own after block {n}")
+        plain.info(f"plain after block {n}")
+
+    threads = [threading.Thread(target=blocked, args=(n,)) for n in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    get_logger("main").info("main")
-    records = sink.records
-    assert len(records) == 201
-    for record in records[:-1]:
-        n = record["message"].split(":")[0]
-        assert record["correlation_id"] == f"thread-{n}"
-    assert records[-1]["correlation_id"] == "main"
+        t.join(10)
+    plain.info("main")
+    by_message = {r["message"]: r["correlation_id"] for r in sink.records}
+    assert by_message == {
+        "own in block 0": "block-0",
+        "plain in block 0": "block-0",
+        "own in block 1": "block-1",
+        "plain in block 1": "block-1",
+        "own after block 0": "own",
+        "plain after block 0": "global",
+        "own after block 1": "own",
+        "plain after block 1": "global",
+        "main": "global",
+    }
 
 
-async def test_asyncio_tasks_do_not_leak(sink: CollectingSink) -> None:
+async def test_asyncio_tasks_see_the_global_id_and_blocks_do_not_leak(sink: CollectingSink) -> None:
     logger = get_logger("tasks")
     started = asyncio.Event()
     release = asyncio.Event()
 
     async def first() -> None:
-        set_global_correlation_id("task-1")
-        started.set()
-        await release.wait()
-        logger.info("first")
+        set_global_correlation_id("global-from-task")
+        async with async_log_context(correlation_id="block-1"):
+            started.set()
+            await release.wait()
+            logger.info("first")
 
     async def second() -> None:
         await started.wait()
@@ -213,7 +285,7 @@ async def test_asyncio_tasks_do_not_leak(sink: CollectingSink) -> None:
     await asyncio.gather(first(), second())
     logger.info("parent")
     by_message = {r["message"]: r["correlation_id"] for r in sink.records}
-    assert by_message == {"second": None, "first": "task-1", "parent": None}
+    assert by_message == {"second": "global-from-task", "first": "block-1", "parent": "global-from-task"}
 
 
 # --- metadata that JSON cannot encode ---

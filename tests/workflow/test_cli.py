@@ -40,8 +40,9 @@ def test_generate_verifies_every_node_prints_a_summary_and_the_service_passes_it
     assert f"run its tests: cd {out.resolve()} && python -m pytest" in run.stdout
     assert "Traceback" not in run.stderr
     assert '"level"' not in run.stderr  # the JSON log goes to the log file, not over the progress display
-    log_file = data_dir / "logs" / "agents.log"
+    log_file = data_dir / "logs" / "workflow.log"
     assert "Generation complete" in log_file.read_text(encoding="utf-8")
+    assert f"metrics recorded in database: sqlite:///{data_dir / 'agents.db'} (the embedded default" in run.stdout
 
     # The service is self-contained: its tests pass with `agents` unimportable.
     blocker = tmp_path / "blocker"

@@ -1,13 +1,8 @@
-"""Settings of the framework, read from the environment and from a ``.env`` file.
+"""Settings of the framework (the user guide's names), read from the environment and from ``.env`` files.
 
-Names follow the user guide: ``POSTGRES_HOST``, ``POSTGRES_PORT``, ``POSTGRES_DATABASE``, ``POSTGRES_USER``,
-``POSTGRES_PASSWORD``, ``KAFKA_BOOTSTRAP_SERVERS``, ``ENABLE_METRICS``, ``PROMETHEUS_PORT``, ``LOG_LEVEL`` and
-``LOG_DIR``, plus ``DATABASE_URL`` (which wins over ``POSTGRES_*``) and ``AGENTS_DATA_DIR`` (where the embedded
-defaults live; a platform user data directory unless set).
-
-The environment wins over the ``.env`` file. The file is ``.env`` in the working directory, or the file named by
-``AGENTS_ENV_FILE``. A bad value raises :class:`ConfigError` whose message is one line naming the variable.
-Secrets (the password and ``DATABASE_URL``) are :class:`pydantic.SecretStr`: they never appear in a ``repr``.
+The environment wins; then ``./agents/.env``, then ``./.env`` (or only the file named by ``AGENTS_ENV_FILE``).
+A bad value raises :class:`ConfigError`, one line naming the variable; secrets are never in a ``repr``.
+The variables are listed in README.md ("Configuration").
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.lib.errors import ErrorCode, OnexError
@@ -37,7 +32,11 @@ __all__ = [
 ]
 
 ENV_FILE_VARIABLE = "AGENTS_ENV_FILE"
-"""The environment variable that names the ``.env`` file to read instead of ``./.env``."""
+"""The environment variable that names the ``.env`` file to read instead of the default ones."""
+
+_DEFAULT_ENV_FILES: tuple[str, ...] = (".env", "agents/.env")
+"""The ``.env`` files read, relative to the working directory, in this order: for a variable set in both, the
+second (the user guide's ``agents/.env``) wins. The environment wins over both."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -88,6 +87,7 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_data_dir("agents", appauthor=False)),
         description="Directory of the embedded defaults (SQLite database, models).",
     )
+    _env_files: tuple[Path, ...] = PrivateAttr(default=())
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -134,6 +134,29 @@ class Settings(BaseSettings):
         """Return :meth:`database_dsn` with any password replaced by ``***``."""
         return redact_dsn(self.database_dsn())
 
+    @property
+    def env_files(self) -> tuple[Path, ...]:
+        """The ``.env`` files these settings were read from, in reading order (empty: none)."""
+        return self._env_files
+
+    def describe_database(self) -> str:
+        """Say which database is used and why: the redacted DSN, then where it came from, in parentheses.
+
+        For example ``postgresql://postgres:***@localhost:5432/omniclaude (POSTGRES_* from agents/.env)`` or
+        ``sqlite:///.../agents.db (the embedded default: neither DATABASE_URL nor POSTGRES_HOST is set; .env
+        files read: none)``.
+        """
+        files = ", ".join(_shown(path) for path in self._env_files) or "none"
+        if self.database_url is not None:
+            origin = "DATABASE_URL " + _origin("DATABASE_URL", files)
+        elif self.postgres_host is not None:
+            origin = "POSTGRES_* " + _origin("POSTGRES_HOST", files)
+        else:
+            origin = (
+                f"the embedded default: neither DATABASE_URL nor POSTGRES_HOST is set; .env files read: {files}"
+            )
+        return f"{self.redacted_dsn()} ({origin})"
+
     def as_safe_dict(self) -> dict[str, Any]:
         """Return every setting under its environment name, secrets masked as ``***``."""
         out: dict[str, Any] = {}
@@ -162,20 +185,35 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
 
 
-def _env_file(env_file: str | os.PathLike[str] | None) -> Path | None:
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it, else as it is."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _origin(variable: str, files: str) -> str:
+    """Where ``variable`` came from: the environment, else the ``.env`` files read."""
+    if any(name.upper() == variable for name in os.environ):
+        return "from the environment"
+    return f"from {files}"
+
+
+def _env_files(env_file: str | os.PathLike[str] | None) -> tuple[Path, ...]:
     if env_file is not None:
         path = Path(env_file)
     elif os.environ.get(ENV_FILE_VARIABLE):
         path = Path(os.environ[ENV_FILE_VARIABLE])
     else:
-        default = Path.cwd() / ".env"
-        return default if default.is_file() else None
+        cwd = Path.cwd()
+        return tuple(cwd / name for name in _DEFAULT_ENV_FILES if (cwd / name).is_file())
     if not path.is_file():
         raise ConfigError(
             f"{ENV_FILE_VARIABLE}: the .env file {str(path)!r} does not exist",
             details={"variable": ENV_FILE_VARIABLE, "path": str(path)},
         )
-    return path
+    return (path,)
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -192,19 +230,22 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def load_settings(env_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
-    """Read the settings from the environment and the ``.env`` file, then apply ``overrides``.
+    """Read the settings from the environment and the ``.env`` files, then apply ``overrides``.
 
+    ``env_file`` replaces the default files (``./.env`` then ``./agents/.env``, or ``AGENTS_ENV_FILE``).
     Raises :class:`ConfigError` (one line naming the variable) when a value is invalid.
     """
-    path = _env_file(env_file)
+    paths = _env_files(env_file)
     try:
-        # pydantic-settings reads `_env_file` at construction time; mypy does not know the keyword.
-        return Settings(_env_file=path, **overrides)
+        # pydantic-settings reads `_env_file` at construction time (later files win); mypy does not know it.
+        settings = Settings(_env_file=paths or None, **overrides)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         lines = [_describe(dict(e)) for e in errors]
         variables = [str(e["loc"][0]).upper() for e in errors if e.get("loc")]
         raise ConfigError("invalid configuration: " + "; ".join(lines), details={"variables": variables}) from None
+    settings._env_files = paths
+    return settings
 
 
 _lock = threading.Lock()

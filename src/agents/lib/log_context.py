@@ -1,17 +1,8 @@
-"""Logging context: correlation id, session id and component carried by :mod:`contextvars`.
+"""Logging context: the correlation id, session id and component that every logger writes.
 
-Values set here follow the code that runs: each thread and each asyncio task sees its own values (a task
-starts with a copy of its creator's context, and what it sets never leaks back or into another task). Every
-:class:`~agents.lib.structured_logger.StructuredLogger` reads them when it writes a line.
-
-Precedence, when a logger has its own value (``logger.set_correlation_id(...)``): a value set for a block
-(``log_context``, ``async_log_context``, :class:`LogContext`, :func:`with_log_context`) wins over the logger's
-own value, which wins over an ambient value set with ``set_global_correlation_id`` and friends. So a request
-scope always shows its id, and a logger bound to a job keeps its id outside request scopes.
-
-``log_context`` / ``async_log_context`` / :class:`LogContext` set values for a block and restore the outer ones
-on exit, however the block ends; :func:`with_log_context` does the same around a function call, taking the ids
-from the call's arguments.
+``set_global_*`` set process-wide defaults, seen by every thread, executor and task. ``log_context`` and its
+relatives set values for a block, carried by :mod:`contextvars`. A logger writes the block's value, else its own,
+else the global default; docs/logging.md has the details.
 """
 
 from __future__ import annotations
@@ -46,35 +37,31 @@ R = TypeVar("R")
 IdLike = UUID | str | int
 """Types accepted as an id: they are stored as text."""
 
-Scoped = tuple[str, bool]
-"""A context value and whether it was set for a block (True) or ambiently (False)."""
+_correlation_id: ContextVar[str | None] = ContextVar("agents_correlation_id", default=None)
+_session_id: ContextVar[str | None] = ContextVar("agents_session_id", default=None)
+_component: ContextVar[str | None] = ContextVar("agents_component", default=None)
 
-_correlation_id: ContextVar[Scoped | None] = ContextVar("agents_correlation_id", default=None)
-_session_id: ContextVar[Scoped | None] = ContextVar("agents_session_id", default=None)
-_component: ContextVar[Scoped | None] = ContextVar("agents_component", default=None)
+# The process-wide defaults, one per variable: plain values that every thread reads (a store is atomic).
+_defaults: dict[ContextVar[str | None], str | None] = {_correlation_id: None, _session_id: None, _component: None}
 
 
 def _text(value: IdLike | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _ambient(value: IdLike | None) -> Scoped | None:
-    return None if value is None else (str(value), False)
+def _value(var: ContextVar[str | None]) -> str | None:
+    block = var.get()
+    return _defaults[var] if block is None else block
 
 
-def _value(var: ContextVar[Scoped | None]) -> str | None:
-    current = var.get()
-    return None if current is None else current[0]
-
-
-def resolve(var: ContextVar[Scoped | None], own: str | None) -> str | None:
-    """Return the value a logger with ``own`` value writes: block value, else own, else ambient."""
-    current = var.get()
-    if current is None:
+def resolve(var: ContextVar[str | None], own: str | None) -> str | None:
+    """Return the value a logger with ``own`` value writes: the block's, else ``own``, else the global default."""
+    block = var.get()
+    if block is not None:
+        return block
+    if own is not None:
         return own
-    if current[1] or own is None:
-        return current[0]
-    return own
+    return _defaults[var]
 
 
 def new_correlation_id() -> str:
@@ -83,46 +70,50 @@ def new_correlation_id() -> str:
 
 
 def set_global_correlation_id(correlation_id: IdLike | None) -> None:
-    """Set the correlation id of every logger in the current context (this thread or task and its children)."""
-    _correlation_id.set(_ambient(correlation_id))
+    """Set the process-wide correlation id (``None`` unsets it).
+
+    Every logger in every thread (executors and ``run_in_executor`` included) writes it, unless a block or the
+    logger itself sets another.
+    """
+    _defaults[_correlation_id] = _text(correlation_id)
 
 
 def get_correlation_id() -> str | None:
-    """Return the correlation id of the current context, or ``None``."""
+    """Return the correlation id here: the enclosing block's, else the global one, else ``None``."""
     return _value(_correlation_id)
 
 
 def set_global_session_id(session_id: IdLike | None) -> None:
-    """Set the session id of every logger in the current context."""
-    _session_id.set(_ambient(session_id))
+    """Set the process-wide session id (like :func:`set_global_correlation_id`)."""
+    _defaults[_session_id] = _text(session_id)
 
 
 def get_session_id() -> str | None:
-    """Return the session id of the current context, or ``None``."""
+    """Return the session id here: the enclosing block's, else the global one, else ``None``."""
     return _value(_session_id)
 
 
 def set_global_component(component: str | None) -> None:
-    """Set the component of loggers that have none of their own, in the current context."""
-    _component.set(_ambient(component))
+    """Set the process-wide component of loggers that have none of their own."""
+    _defaults[_component] = component
 
 
 def get_component() -> str | None:
-    """Return the component of the current context, or ``None``."""
+    """Return the component here: the enclosing block's, else the global one, else ``None``."""
     return _value(_component)
 
 
 def clear_log_context() -> None:
-    """Unset the correlation id, session id and component of the current context."""
-    _correlation_id.set(None)
-    _session_id.set(None)
-    _component.set(None)
+    """Unset the global defaults, and the block values of the current context."""
+    for var in _defaults:
+        _defaults[var] = None
+        var.set(None)
 
 
 _Tokens = tuple[
-    Token[Scoped | None] | None,
-    Token[Scoped | None] | None,
-    Token[Scoped | None] | None,
+    Token[str | None] | None,
+    Token[str | None] | None,
+    Token[str | None] | None,
 ]
 
 
@@ -157,9 +148,9 @@ class LogContext:
         """Set the values; return this context."""
         self._stack.append(
             (
-                _correlation_id.set((self.correlation_id, True)) if self.correlation_id is not None else None,
-                _session_id.set((self.session_id, True)) if self.session_id is not None else None,
-                _component.set((self.component, True)) if self.component is not None else None,
+                _correlation_id.set(self.correlation_id) if self.correlation_id is not None else None,
+                _session_id.set(self.session_id) if self.session_id is not None else None,
+                _component.set(self.component) if self.component is not None else None,
             )
         )
         return self

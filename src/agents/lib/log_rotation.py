@@ -1,18 +1,8 @@
-"""Rotating JSON log files, with gzip compression off the logging thread.
+"""Rotating JSON log files, compressed and pruned off the logging thread.
 
-:class:`RotatingJsonFileHandler` writes JSON lines to one file and rotates it by size or by time. A rotated file
-is renamed to ``<file>.<UTC time of rotation>`` (for example ``agents.log.20261124T152301.123456Z``), which is
-one ``rename`` on the logging thread; compressing it to ``.gz`` and deleting backups beyond ``backup_count``
-happen on a background thread. Backups sort by name in the order they were written.
-
-The handler keeps the size it has written in memory (no ``stat`` per line) and writes each line with one
-unbuffered write under a lock, so lines from many threads are never torn, lost or duplicated across rotations.
-One process should own a log file; several processes appending to the same file is not supported.
-
-``configure_global_rotation`` sends every logger's lines to ``<log_dir>/agents.log``;
-``configure_file_rotation("workflow")`` sends the lines of the loggers named ``workflow`` and ``workflow.*`` to
-``<log_dir>/workflow.log``. Both also capture records of stdlib :mod:`logging` loggers (through the root
-logger) unless asked not to, and neither removes a handler it did not add.
+:class:`RotatingJsonFileHandler` writes and rotates one file; :func:`configure_global_rotation` (every logger, to
+``<log_dir>/workflow.log``) and :func:`configure_file_rotation` (one logger name) install one. With ``LOG_DIR``
+set, loggers write to ``<LOG_DIR>/workflow.log`` without any call. docs/logging.md has the details.
 """
 
 from __future__ import annotations
@@ -29,8 +19,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,7 +66,8 @@ class LogRotationConfig:
     would exceed ``max_bytes``; ``"time"`` rotates every ``interval`` ``when`` units (``"S"``, ``"M"``, ``"H"``,
     ``"D"``) or at midnight (``when="midnight"``, UTC unless ``utc=False``). ``backup_count`` rotated files are
     kept per log file (0 keeps none); ``compression`` gzips them in the background at
-    ``compression_level``. ``filename`` is the file :func:`configure_global_rotation` writes.
+    ``compression_level``. ``filename`` is the file :func:`configure_global_rotation` writes (the user guide's
+    ``workflow.log``).
     """
 
     log_dir: str | os.PathLike[str] | None = None
@@ -87,7 +79,7 @@ class LogRotationConfig:
     when: When = "midnight"
     interval: int = 1
     utc: bool = True
-    filename: str = "agents.log"
+    filename: str = "workflow.log"
     max_age_days: int | None = None
     _resolved_dir: Path = field(init=False, repr=False, compare=False)
 
@@ -116,10 +108,6 @@ class LogRotationConfig:
     def directory(self) -> Path:
         """The directory log files are written to."""
         return self._resolved_dir
-
-    def with_log_dir(self, log_dir: str | os.PathLike[str]) -> LogRotationConfig:
-        """Return a copy that writes to ``log_dir``."""
-        return replace(self, log_dir=log_dir)
 
     @classmethod
     def development(cls, log_dir: str | os.PathLike[str] | None = None) -> LogRotationConfig:
@@ -322,6 +310,11 @@ class RotatingJsonFileHandler(logging.Handler):
                 continue
         return removed
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (lines written since are dropped)."""
+        return self._closed
+
     def wait_for_background(self, timeout: float | None = None) -> None:
         """Block until the compressions and clean-ups started so far are finished."""
         for future in list(self._pending):
@@ -355,13 +348,40 @@ def _gzip_file(source: Path, level: int) -> Path:
 
 # --- configuration helpers --------------------------------------------------------------------------------
 
-_installed_lock = threading.Lock()
+_installed_lock = threading.RLock()
 _installed: dict[str, RotatingJsonFileHandler] = {}
 _GLOBAL = "\0global"
 
 
-def _install(key: str, prefix: str, handler: RotatingJsonFileHandler, capture_stdlib: bool) -> None:
+def _writer_of(path: Path, other_than: str) -> str | None:
+    """Return the key of an open handler other than ``other_than`` that writes ``path`` (hold the lock)."""
+    resolved = path.resolve()
+    for key, handler in _installed.items():
+        if key != other_than and not handler.closed and handler.path.resolve() == resolved:
+            return key
+    return None
+
+
+def _describe_key(key: str) -> str:
+    return "the global rotation" if key == _GLOBAL else f"the rotation of {key.removeprefix('logger:')!r}"
+
+
+def _install(
+    key: str,
+    prefix: str,
+    make: Callable[[], RotatingJsonFileHandler],
+    path: Path,
+    capture_stdlib: bool,
+) -> RotatingJsonFileHandler:
+    """Open the handler ``make`` builds and route ``prefix`` to it, replacing the handler installed as ``key``.
+
+    Two handlers of one process never write one file (their rotations would lose lines): ``ValueError``.
+    """
     with _installed_lock:
+        taken = _writer_of(path, key)
+        if taken is not None:
+            raise ValueError(f"{path} is already written by {_describe_key(taken)}; choose another filename")
+        handler = make()
         old = _installed.pop(key, None)
         if old is not None:
             remove_sink(old)
@@ -370,6 +390,22 @@ def _install(key: str, prefix: str, handler: RotatingJsonFileHandler, capture_st
         add_sink(handler, prefix)
     if capture_stdlib:
         configure_logging(capture_stdlib=True)
+    return handler
+
+
+def _install_log_dir_default(log_dir: Path) -> None:
+    """Route every logger to ``<log_dir>/workflow.log`` unless a global rotation is installed or has that file.
+
+    Called by :mod:`agents.lib.structured_logger` on the first write when ``LOG_DIR`` is set. Stdlib records
+    are not captured (that changes the root logger: :func:`configure_global_rotation` does it when asked).
+    """
+    config = LogRotationConfig(log_dir=log_dir)
+    path = config.directory / config.filename
+    with _installed_lock:
+        current = _installed.get(_GLOBAL)
+        if (current is not None and not current.closed) or _writer_of(path, _GLOBAL) is not None:
+            return
+        _install(_GLOBAL, "", partial(RotatingJsonFileHandler, path, config), path, capture_stdlib=False)
 
 
 def configure_global_rotation(
@@ -378,16 +414,16 @@ def configure_global_rotation(
     capture_stdlib: bool = True,
     clock: Callable[[], float] = time.time,
 ) -> RotatingJsonFileHandler:
-    """Write the lines of every logger to ``<log_dir>/<config.filename>``, rotated as ``config`` says.
+    """Write the lines of every logger to ``<log_dir>/<config.filename>`` (``workflow.log``), rotated.
 
-    Calling it again replaces the handler it added before (closing it); handlers added by anything else are
-    left alone. With ``capture_stdlib`` (the default) stdlib :mod:`logging` records reach the file too, in the
-    same format. Returns the handler.
+    Calling it again replaces the handler it added before (closing it), and so does it replace the ``LOG_DIR``
+    default; handlers added by anything else are left alone. With ``capture_stdlib`` (the default) stdlib
+    :mod:`logging` records reach the file too, in the same format. Returns the handler. Raises ``ValueError``
+    when a per-logger rotation already writes that file.
     """
     cfg = config if config is not None else LogRotationConfig()
-    handler = RotatingJsonFileHandler(cfg.directory / cfg.filename, cfg, clock=clock)
-    _install(_GLOBAL, "", handler, capture_stdlib)
-    return handler
+    path = cfg.directory / cfg.filename
+    return _install(_GLOBAL, "", partial(RotatingJsonFileHandler, path, cfg, clock=clock), path, capture_stdlib)
 
 
 def configure_file_rotation(
@@ -401,7 +437,8 @@ def configure_file_rotation(
     """Write the lines of loggers named ``logger_name`` or ``logger_name.*`` to their own rotated file.
 
     The file is ``<log_dir>/<filename>``, by default ``<logger_name>.log``. Configuring the same logger name
-    again replaces the handler added before. Returns the handler.
+    again replaces the handler added before. Returns the handler. Raises ``ValueError`` when another rotation
+    of this process already writes that file (the global one writes ``workflow.log``).
     """
     if not logger_name:
         raise ValueError("logger_name must not be empty; use configure_global_rotation for every logger")
@@ -409,9 +446,9 @@ def configure_file_rotation(
     name = filename if filename is not None else f"{logger_name}.log"
     if Path(name).name != name:
         raise ValueError(f"filename must be a plain file name, not {name!r}")
-    handler = RotatingJsonFileHandler(cfg.directory / name, cfg, clock=clock)
-    _install(f"logger:{logger_name}", logger_name, handler, capture_stdlib)
-    return handler
+    path = cfg.directory / name
+    make = partial(RotatingJsonFileHandler, path, cfg, clock=clock)
+    return _install(f"logger:{logger_name}", logger_name, make, path, capture_stdlib)
 
 
 def remove_rotation(logger_name: str | None = None) -> bool:
@@ -433,7 +470,7 @@ def _is_log_file(path: Path) -> bool:
 
 def _active_paths() -> set[Path]:
     with _installed_lock:
-        return {h.path.resolve() for h in _installed.values()}
+        return {h.path.resolve() for h in _installed.values() if not h.closed}
 
 
 def cleanup_old_logs(

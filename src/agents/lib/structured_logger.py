@@ -1,22 +1,8 @@
 """Structured JSON logging: one JSON object per line, with correlation id, session id and component.
 
-``get_logger(name, component=None)`` returns a :class:`StructuredLogger`. Each line has the keys
-``timestamp`` (the record's own time, ISO 8601 UTC), ``level``, ``logger_name``, ``message``,
-``correlation_id``, ``session_id``, ``component``, ``metadata`` and, when an exception is given,
-``exception`` (``type``, ``message``, ``traceback``).
-
-Where lines go: sinks (objects with ``write_line(bytes)``) are registered for a logger-name prefix with
-:func:`add_sink` (``""`` means every logger), for example by :mod:`agents.lib.log_rotation`. A logger writes to
-every sink whose prefix matches its name (``"a"`` matches ``"a"`` and ``"a.b"``); when none matches, it writes
-to standard error. The level comes from ``LOG_LEVEL`` (default ``INFO``) unless set with
-:func:`configure_logging` or per logger with :meth:`StructuredLogger.set_level`.
-
-Records of ordinary :mod:`logging` loggers get the same format from :class:`JsonFormatter`, and reach the same
-sinks through :class:`StructuredHandler` (``configure_logging(capture_stdlib=True)`` installs it on the root
-logger).
-
-Values that JSON cannot encode (UUID, datetime, Path, Decimal, sets, dataclasses, pydantic models, any object)
-are converted; a line is never lost because of its metadata.
+``get_logger(name, component=None)`` returns a :class:`StructuredLogger`. A line goes to every sink registered for
+its logger name with :func:`add_sink` (with ``LOG_DIR`` set, a rotated ``<LOG_DIR>/workflow.log`` is one), else
+to standard error. docs/logging.md describes the line, routing, levels and stdlib integration.
 """
 
 from __future__ import annotations
@@ -318,6 +304,35 @@ class _Router:
         self.level: int | None = None  # None: read LOG_LEVEL on first use
         self.fallback: LineSink = StreamSink()
         self.loggers: weakref.WeakSet[StructuredLogger] = weakref.WeakSet()
+        self.defaults_pending = True  # LOG_DIR's file is installed on the first write, see apply_defaults
+        self.defaults_lock = threading.RLock()
+
+    def warn(self, message: str) -> None:
+        """Write one WARNING line about the logging set-up itself to standard error."""
+        record = {"timestamp": _timestamp(time.time()), "level": "WARNING", "logger_name": __name__}
+        self.fallback.write_line(encode_record({**record, "message": message}))
+
+    def apply_defaults(self) -> None:
+        """Once (again after :func:`reset_logging`): with ``LOG_DIR`` set, send every line to its rotated file.
+
+        Called on a logger's first write, not at import time, for the reason given in ``default_level``.
+        """
+        with self.defaults_lock:
+            if not self.defaults_pending:
+                return
+            self.defaults_pending = False
+            try:
+                log_dir = get_settings().log_dir
+            except ConfigError:
+                return  # reported by the code that needs the settings
+            if log_dir is None:
+                return
+            from agents.lib.log_rotation import _install_log_dir_default  # it imports this module
+
+            try:
+                _install_log_dir_default(log_dir)
+            except OSError as exc:
+                self.warn(f"LOG_DIR={log_dir}: cannot write log files there ({exc}); logging to standard error")
 
     def default_level(self) -> int:
         if self.level is None:
@@ -329,16 +344,7 @@ class _Router:
                 # by the code that needs it (the CLI prints it as its one error line).
                 if "LOG_LEVEL" not in exc.details.get("variables", ()):
                     return self.level
-                self.fallback.write_line(
-                    encode_record(
-                        {
-                            "timestamp": _timestamp(time.time()),
-                            "level": "WARNING",
-                            "logger_name": __name__,
-                            "message": f"logging at INFO: {exc.message}",
-                        }
-                    )
-                )
+                self.warn(f"logging at INFO: {exc.message}")
         return self.level
 
     def sinks_for(self, name: str) -> tuple[LineSink, ...]:
@@ -346,6 +352,13 @@ class _Router:
             sink for prefix, sink in self.routes if not prefix or name == prefix or name.startswith(prefix + ".")
         )
         return matched or (self.fallback,)
+
+    def sinks_with_defaults(self, name: str) -> tuple[LineSink, ...]:
+        """:meth:`sinks_for`, after the defaults are applied (never call it holding ``lock``)."""
+        if self.defaults_pending:
+            self.apply_defaults()
+        with self.lock:
+            return self.sinks_for(name)
 
     def changed(self) -> None:
         self.generation += 1
@@ -431,6 +444,7 @@ def reset_logging() -> None:
         _router.routes = []
         _stderr_route.clear()
         _router.level = None
+        _router.defaults_pending = True
         _router.changed()
         root = logging.getLogger()
         for handler in [h for h in root.handlers if isinstance(h, StructuredHandler)]:
@@ -447,7 +461,7 @@ class StructuredLogger:
 
     ``set_correlation_id``, ``set_session_id`` and ``set_component`` change only this logger. A value set for a
     block (``log_context``) wins over the logger's own value, which wins over one set with
-    ``set_global_correlation_id`` (see :mod:`agents.lib.log_context`); ``None`` returns to the context's value.
+    ``set_global_correlation_id`` (see :mod:`agents.lib.log_context`); ``None`` unsets the logger's own value.
     """
 
     __slots__ = (
@@ -527,6 +541,8 @@ class StructuredLogger:
     def _refresh(self) -> None:
         """Pick up routing and level changes made since this logger last wrote."""
         if self._generation != _router.generation:
+            if _router.defaults_pending:
+                _router.apply_defaults()
             with _router.lock:
                 self._generation = _router.generation
                 self._sinks = _router.sinks_for(self.name)
@@ -667,9 +683,7 @@ class StructuredHandler(logging.Handler):
                 line = formatter.format_bytes(record)
             else:
                 line = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-            with _router.lock:
-                sinks = _router.sinks_for(record.name)
-            for sink in sinks:
+            for sink in _router.sinks_with_defaults(record.name):
                 sink.write_line(line)
         except Exception:
             self.handleError(record)

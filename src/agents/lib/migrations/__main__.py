@@ -1,6 +1,7 @@
 """``python -m agents.lib.migrations apply | status | downgrade REV [--dsn DSN]``.
 
-Exit status 0 on success; 2 when the configuration (DSN, credentials) is wrong; 1 for other failures.
+The first line printed names the database (password redacted) and where its DSN came from. Exit status 0 on
+success; 2 when the configuration (DSN, credentials) is wrong; 1 for other failures.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import argparse
 import sys
 
 from agents.lib.errors import ErrorCode, OnexError
-from agents.lib.migrations import apply, downgrade, status
+from agents.lib.migrations import apply, downgrade
+from agents.lib.migrations.cli import _database_line, _status_lines
 
 __all__ = ["main"]
 
@@ -32,12 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("revision", metavar="REV")
     args = parser.parse_args(argv)
     try:
+        dsn, line = _database_line(args.dsn)
+        print(line, flush=True)
         if args.command == "apply":
-            print(apply(args.dsn))
+            print(apply(dsn))
         elif args.command == "status":
-            print(status(args.dsn))
+            print(_status_lines(dsn))
         else:
-            print(downgrade(args.revision, args.dsn))
+            print(downgrade(args.revision, dsn))
     except OnexError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         user_error = exc.code in {ErrorCode.CONFIGURATION_ERROR, ErrorCode.VALIDATION_ERROR}
