@@ -10,14 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from agents.lib.codegen.builder import build_node_spec, build_node_specs
-from agents.lib.codegen.naming import (
+from agents.lib.codegen.spec import EntitySpec, FieldSpec, FsmSpec, NodeSpec, StepSpec, TransitionSpec
+from agents.lib.naming import (
     is_safe_identifier,
     pascal_case,
     snake_case,
     upper_snake_case,
     without_node_type_suffix,
 )
-from agents.lib.codegen.spec import EntitySpec, FieldSpec, FsmSpec, NodeSpec, StepSpec, TransitionSpec
 from agents.lib.prd_analyzer import analyze_prd
 from tests.codegen.conftest import COMMON, effect_spec, orchestrator_spec, reducer_spec
 

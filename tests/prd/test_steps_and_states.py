@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.lib._prd_flow import MAX_STEPS, step_name
+from agents.lib._prd.steps import MAX_STEPS, step_name
 from agents.lib.prd_analyzer import Lifecycle, PRDAnalysis, StateTransition, WorkflowStep, analyze_prd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prd"
