@@ -21,8 +21,8 @@ __all__ = [
 ]
 
 _CHUNK_RE = re.compile(r"[A-Za-z0-9]+")
-# an acronym (with the digits after it), a word (with the digits after it), a number (with the letters after it)
-_WORD_RE = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+[a-z]*")
+# an acronym or a word, with the digits after it; a number, with the letters after it (2fa, 2FA)
+_WORD_RE = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+(?:[a-z]+|[A-Z]+(?![a-z]))?")
 _ANY_APOSTROPHE_RE = re.compile("[\u2019\u2018\u02bc\uff07]")
 _POSSESSIVE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07][sS](?![^\W_])")
 _INNER_APOSTROPHE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07](?=[^\W_])")

@@ -370,6 +370,16 @@ class PRDAnalysis(_Frozen):
     def _domain_is_identifier(cls, value: str) -> str:
         return _check_identifier(value, "domain")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _decide_when_missing(cls, data: Any) -> Any:
+        """Decide ``orchestrator_steps`` and ``reducer_lifecycle`` for an analysis saved before they existed."""
+        if not isinstance(data, dict) or {"orchestrator_steps", "reducer_lifecycle"} <= data.keys():
+            return data
+        from agents.lib._prd.decisions import decide_missing  # here: it imports this module
+
+        return decide_missing(data)
+
     @property
     def node_type_scores(self) -> dict[NodeType, float]:
         """The score of every node type, as a new dict."""
