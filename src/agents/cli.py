@@ -33,7 +33,7 @@ from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.log_rotation import LogRotationConfig, configure_global_rotation
 from agents.lib.migrations.cli import db_app
 from agents.lib.parallel_generator import GenerationJob, GenerationResult
-from agents.lib.prd_analyzer import PRDAnalysis, analyze_prd
+from agents.lib.prd_analyzer import NodeType, PRDAnalysis, analyze_prd
 from agents.lib.structured_logger import configure_logging
 
 __all__ = ["app", "main"]
@@ -129,6 +129,19 @@ def analyze_command(
     _print_analysis(Console(highlight=False), analysis)
 
 
+_STEPS_ORIGIN = {
+    "prd": "the steps of the PRD's workflow",
+    "operations": "the PRD lists no workflow: steps named after its coordination operations",
+    "tasks": "the PRD lists no workflow: steps named after the decomposed tasks",
+    "default": "the PRD lists no workflow: the default steps",
+}
+_LIFECYCLE_ORIGIN = {
+    "prd": "the PRD's lifecycle",
+    "known": "the PRD names no lifecycle: a known one whose states its requirements name",
+    "default": "the PRD names no lifecycle: the default one",
+}
+
+
 def _print_analysis(console: Console, analysis: PRDAnalysis) -> None:
     head = Table(show_header=False, title=f"PRD analysis: {escape(analysis.title)}", title_justify="left")
     head.add_row("service", analysis.service_name)
@@ -159,19 +172,21 @@ def _print_analysis(console: Console, analysis: PRDAnalysis) -> None:
         for entity in analysis.entities:
             entities.add_row(entity.name, escape(", ".join(f"{f.name}: {f.type}" for f in entity.fields)))
         console.print(entities)
-    if analysis.workflow_steps:
-        steps = Table("#", "step", "as the PRD says", title="Workflow (orchestrator steps)", title_justify="left")
-        for number, step in enumerate(analysis.workflow_steps, start=1):
+    if NodeType.ORCHESTRATOR in analysis.recommended_node_types or analysis.workflow_steps:
+        steps = Table("#", "step", "text", title="ORCHESTRATOR steps", title_justify="left")
+        for number, step in enumerate(analysis.orchestrator_steps, start=1):
             steps.add_row(str(number), step.name, escape(step.text))
         console.print(steps)
-    if analysis.lifecycle is not None:
-        life = analysis.lifecycle
+        console.print(_STEPS_ORIGIN[analysis.orchestrator_steps[0].origin])
+    if NodeType.REDUCER in analysis.recommended_node_types or analysis.lifecycle is not None:
+        life = analysis.reducer_lifecycle
         owner = f" of {escape(life.entity)}" if life.entity else ""
-        states = Table("from", "event", "to", title=f"Lifecycle{owner}", title_justify="left")
+        states = Table("from", "event", "to", title=f"Lifecycle{owner} (REDUCER)", title_justify="left")
         for t in life.transitions:
-            states.add_row(t.source, t.event or "-", t.target)
+            states.add_row(t.source, t.event, t.target)
         console.print(states)
-        console.print(f"initial: {life.initial}; terminal: {', '.join(life.terminal) or 'none'}")
+        terminal = ", ".join(life.terminal) or "none"
+        console.print(f"initial: {life.initial}; terminal: {terminal}; {_LIFECYCLE_ORIGIN[life.origin]}")
     for warning in analysis.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 

@@ -10,14 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from agents.lib.codegen.builder import build_node_spec, build_node_specs
-from agents.lib.codegen.naming import (
+from agents.lib.codegen.spec import EntitySpec, FieldSpec, FsmSpec, NodeSpec, StepSpec, TransitionSpec
+from agents.lib.naming import (
     is_safe_identifier,
     pascal_case,
     snake_case,
     upper_snake_case,
     without_node_type_suffix,
 )
-from agents.lib.codegen.spec import EntitySpec, FieldSpec, FsmSpec, NodeSpec, StepSpec, TransitionSpec
 from agents.lib.prd_analyzer import analyze_prd
 from tests.codegen.conftest import COMMON, effect_spec, orchestrator_spec, reducer_spec
 
@@ -48,6 +48,60 @@ def test_any_text_gives_a_safe_identifier() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
         for name in (pascal_case(text), snake_case(text), upper_snake_case(text)):
             assert is_safe_identifier(name), (text, name)
+
+
+@pytest.mark.parametrize(
+    ("text", "pascal", "snake"),
+    [
+        ("API key", "ApiKey", "api_key"),
+        ("APIKey", "ApiKey", "api_key"),
+        ("p95 duration ms", "P95DurationMs", "p95_duration_ms"),
+        ("address_line1", "AddressLine1", "address_line1"),
+        ("2fa code", "Service2FaCode", "item_2fa_code"),
+        ("None", "NoneService", "none"),
+        ("a b c", "AbC", "a_b_c"),
+    ],
+)
+def test_one_rule_for_acronyms_digits_and_keywords(text: str, pascal: str, snake: str) -> None:
+    assert pascal_case(text) == pascal
+    assert snake_case(text) == snake
+    assert upper_snake_case(text) == snake.upper()
+
+
+def test_names_are_stable_under_a_second_pass() -> None:
+    rng = random.Random(99)
+    words = ["API", "sms", "v2", "2fa", "a", "B", "Id", "p95", "line1", "None", "class", "ÉTÉ", "x", "HTTPServer"]
+    for _ in range(3000):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
+        for function in (pascal_case, snake_case, upper_snake_case):
+            once = function(text)
+            assert function(once) == once, (function.__name__, text, once)
+        assert snake_case(pascal_case(text)) == snake_case(pascal_case(snake_case(pascal_case(text)))), text
+
+
+def test_the_analysis_and_the_specs_use_the_same_names() -> None:
+    text = """# SMS Gateway
+
+## Requirements
+
+- Messages are stored in PostgreSQL.
+
+## Data model
+
+| Entity | Fields |
+|--------|--------|
+| API key | key_id (uuid), p95_latency_ms (integer), sha256_digest |
+"""
+    analysis = analyze_prd(text)
+    assert analysis.service_name == "SmsGateway"
+    entity = analysis.entity("ApiKey")
+    assert entity is not None
+    assert [f.name for f in entity.fields] == ["key_id", "p95_latency_ms", "sha256_digest"]
+    spec = build_node_spec(analysis, "EFFECT")
+    assert spec.class_name == "NodeSmsGatewayEffect"
+    assert [e.name for e in spec.entities] == ["ApiKey"]
+    assert [f.name for f in spec.entities[0].fields] == ["key_id", "p95_latency_ms", "sha256_digest"]
+    assert "create_api_key" in [o.name for o in spec.operations]
 
 
 @pytest.mark.parametrize("bad", ["class", "1abc", "a-b", "ünï", "__init__", "", "match"])
@@ -242,6 +296,37 @@ def test_without_steps_or_states_in_the_prd_the_old_rules_apply() -> None:
     ]
     fsm = build_node_spec(analysis, "REDUCER").fsm
     assert fsm is not None and fsm.states == ("open", "active", "closed")
+
+
+@pytest.mark.parametrize("prd", sorted(p.name for p in EXAMPLES.iterdir() if not p.name.endswith(".yaml")))
+def test_the_builder_maps_the_analysis_decisions_and_decides_nothing(prd: str) -> None:
+    analysis = analyze_prd(EXAMPLES / prd)
+    reducer, orchestrator = build_node_specs(analysis, ["REDUCER", "ORCHESTRATOR"])
+    machine = analysis.reducer_lifecycle
+    assert reducer.fsm is not None
+    assert (reducer.fsm.states, reducer.fsm.initial, reducer.fsm.terminal) == (
+        machine.states,
+        machine.initial,
+        machine.terminal,
+    )
+    assert [(t.source, t.event, t.target) for t in reducer.fsm.transitions] == [
+        (t.source, t.event, t.target) for t in machine.transitions
+    ]
+    steps = analysis.orchestrator_steps
+    assert [(s.name, s.depends_on) for s in orchestrator.steps] == [
+        (step.name, (steps[i - 1].name,) if i else ()) for i, step in enumerate(steps)
+    ]
+    assert [s.description for s in orchestrator.steps] == [step.text[:300] for step in steps]
+
+
+def test_the_node_types_asked_for_do_not_change_the_orchestrators_steps() -> None:
+    analysis = analyze_prd(
+        "# Tally\n\n## Requirements\n\n- The service keeps running totals and counters of every event stream.\n"
+    )
+    assert [str(t) for t in analysis.recommended_node_types] == ["REDUCER"]
+    for node_types in (None, ["ORCHESTRATOR"], ["EFFECT", "COMPUTE", "REDUCER", "ORCHESTRATOR"]):
+        spec = build_node_specs(analysis, node_types or ["ORCHESTRATOR"])[-1]
+        assert [s.name for s in spec.steps] == ["execute", "report", "update_statistics"], node_types
 
 
 def test_transition_table_events_name_the_fsm_events() -> None:

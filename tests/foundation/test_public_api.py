@@ -15,6 +15,15 @@ PUBLIC_API: dict[str, set[str]] = {
     "agents.cli": {"app", "main"},
     "agents.lib": set(),
     "agents.lib.errors": {"ErrorCode", "OnexError"},
+    "agents.lib.naming": {
+        "fold_apostrophes",
+        "is_safe_identifier",
+        "pascal_case",
+        "snake_case",
+        "split_words",
+        "upper_snake_case",
+        "without_node_type_suffix",
+    },
     "agents.lib.config": {
         "ENV_FILE_VARIABLE",
         "LOG_LEVELS",
@@ -174,13 +183,6 @@ PUBLIC_API: dict[str, set[str]] = {
         "ProgressCallback",
     },
     "agents.lib.codegen": set(),
-    "agents.lib.codegen.naming": {
-        "is_safe_identifier",
-        "pascal_case",
-        "snake_case",
-        "upper_snake_case",
-        "without_node_type_suffix",
-    },
     "agents.lib.codegen.spec": {
         "EntitySpec",
         "FIELD_TYPES",

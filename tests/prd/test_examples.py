@@ -80,6 +80,25 @@ def test_example_names_steps_and_states_are_the_prds(expected: Path) -> None:
 
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.yaml"))
+def test_example_orchestrator_steps_and_reducer_lifecycle_are_pinned(expected: Path) -> None:
+    """What the ORCHESTRATOR and the REDUCER get is exactly what the expected file records."""
+    want = _load(expected)
+    analysis = analyze_prd(_source_for(expected))
+    assert [s.name for s in analysis.orchestrator_steps] == want["orchestrator_steps"]
+    machine = analysis.reducer_lifecycle
+    expected_machine = want["reducer_lifecycle"]
+    assert machine.origin == expected_machine["origin"]
+    assert list(machine.states) == expected_machine["states"]
+    assert machine.initial == expected_machine["initial"]
+    assert list(machine.terminal) == expected_machine["terminal"]
+    assert [[t.source, t.event, t.target] for t in machine.transitions] == expected_machine["transitions"]
+    if analysis.workflow_steps:
+        assert analysis.orchestrator_steps == analysis.workflow_steps
+    if analysis.lifecycle is not None:
+        assert machine.states == analysis.lifecycle.states and machine.origin == "prd"
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.yaml"))
 def test_example_analysis_is_well_formed(expected: Path) -> None:
     analysis = analyze_prd(_source_for(expected))
     assert analysis.service_name.isidentifier() and analysis.service_name[0].isupper()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from agents.lib._prd_flow import MAX_STEPS, step_name
-from agents.lib.prd_analyzer import Lifecycle, PRDAnalysis, StateTransition, WorkflowStep, analyze_prd
+from agents.lib._prd.steps import MAX_STEPS, step_name
+from agents.lib.prd_analyzer import Lifecycle, NodeType, PRDAnalysis, StateTransition, WorkflowStep, analyze_prd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prd"
 STORE = "## Requirements\n\n- Records are stored in PostgreSQL.\n"
@@ -341,6 +344,201 @@ def test_old_analyses_without_the_new_fields_still_load() -> None:
     del data["lifecycle"], data["workflow_steps"]
     old = PRDAnalysis.model_validate(data)
     assert old.lifecycle is None and old.workflow_steps == ()
+
+
+def test_old_analyses_get_the_reducer_and_orchestrator_decided_on_load() -> None:
+    for name in ("marketplace_payouts.md", "library_loans.md", "expense_approvals.md"):
+        a = analyze_prd(EXAMPLES / name)
+        data = a.to_dict()
+        del data["orchestrator_steps"], data["reducer_lifecycle"]
+        assert PRDAnalysis.model_validate(data) == a, name
+
+
+# -- what the REDUCER and the ORCHESTRATOR get --------------------------------------------------------------------
+LEAVE = """# Leave Requests
+
+## Requirements
+
+- Employees submit leave requests, which are pending until a manager decides.
+- A manager marks a request approved; HR marks it completed once payroll has it.
+- A manager can reject a request; rejected requests are kept for a year.
+- Requests are stored in PostgreSQL and the totals of approved days are aggregated per team.
+"""
+
+
+def _machine(analysis: PRDAnalysis) -> list[tuple[str, str, str]]:
+    return [(t.source, t.event, t.target) for t in analysis.reducer_lifecycle.transitions]
+
+
+def test_the_reducer_gets_the_prds_lifecycle_with_an_event_on_every_transition() -> None:
+    a = analyze_prd(EXAMPLES / "marketplace_payouts.md")
+    machine = a.reducer_lifecycle
+    assert a.lifecycle is not None
+    assert (machine.origin, machine.entity, machine.states, machine.initial, machine.terminal) == (
+        "prd",
+        "Payout",
+        a.lifecycle.states,
+        "pending",
+        ("settled", "cancelled"),
+    )
+    assert _machine(a) == [
+        ("pending", "to_approved", "approved"),
+        ("approved", "to_sent", "sent"),
+        ("sent", "to_settled", "settled"),
+        ("pending", "to_cancelled", "cancelled"),
+        ("approved", "to_cancelled", "cancelled"),
+    ]
+    assert [t.event for t in a.lifecycle.transitions] == [""] * 5  # the PRD names no trigger
+
+
+def test_a_transition_tables_events_name_the_reducers_events_unless_one_leads_to_two_states() -> None:
+    text = f"""# Refunds
+
+{STORE}
+## Refund lifecycle
+
+| From | To | Event |
+|------|----|-------|
+| requested | approved | approve |
+| approved | paid | pay out |
+| requested, approved | rejected | reject |
+"""
+    assert _machine(analyze_prd(text)) == [
+        ("requested", "approve", "approved"),
+        ("approved", "pay_out", "paid"),
+        ("requested", "reject", "rejected"),
+        ("approved", "reject", "rejected"),
+    ]
+    clash = analyze_prd(text.replace("| approved | paid | pay out |", "| approved | paid | approve |"))
+    assert [e for _, e, _ in _machine(clash)] == ["to_approved", "to_paid", "to_rejected", "to_rejected"]
+    assert clash.lifecycle is not None  # the PRD's own words keep the triggers it names
+    assert [t.event for t in clash.lifecycle.transitions] == ["approve", "approve", "reject", "reject"]
+
+
+def test_without_a_lifecycle_a_known_one_whose_states_the_requirements_name() -> None:
+    a = analyze_prd(LEAVE)
+    assert a.lifecycle is None
+    machine = a.reducer_lifecycle
+    assert (machine.origin, machine.entity, machine.states) == (
+        "known",
+        None,
+        ("pending", "approved", "completed", "rejected"),
+    )
+    assert (machine.initial, machine.terminal) == ("pending", ("completed", "rejected"))
+    assert _machine(a) == [
+        ("pending", "to_approved", "approved"),
+        ("approved", "to_completed", "completed"),
+        ("pending", "to_rejected", "rejected"),
+        ("approved", "to_rejected", "rejected"),
+    ]
+
+
+def test_without_any_lifecycle_the_reducer_gets_open_active_closed() -> None:
+    a = analyze_prd(EXAMPLES / "library_loans.md")
+    assert a.lifecycle is None
+    assert (a.reducer_lifecycle.origin, a.reducer_lifecycle.states) == ("default", ("open", "active", "closed"))
+    assert _machine(a) == [
+        ("open", "record", "active"),
+        ("active", "record", "active"),
+        ("active", "adjust", "active"),
+        ("active", "close", "closed"),
+        ("open", "close", "closed"),
+    ]
+
+
+def test_the_orchestrator_gets_the_prds_workflow() -> None:
+    a = analyze_prd(EXAMPLES / "order_fulfilment.md")
+    assert a.orchestrator_steps == a.workflow_steps
+    assert {s.origin for s in a.orchestrator_steps} == {"prd"}
+
+
+def test_without_a_workflow_the_orchestrator_steps_are_derived() -> None:
+    ops = analyze_prd(
+        "# Nightly Close\n\n## Requirements\n\n"
+        "- The service coordinates the ledger export and the bank reconciliation every night.\n"
+        "- It schedules the report generation after the export.\n"
+        "- Results are stored in PostgreSQL.\n"
+    )
+    assert ops.workflow_steps == ()
+    assert [(s.name, s.text, s.origin) for s in ops.orchestrator_steps] == [
+        ("ledger", "ledger", "operations"),
+        ("report_generation", "report generation", "operations"),
+    ]
+    tasks = analyze_prd(EXAMPLES / "library_loans.md")
+    assert [s.name for s in tasks.orchestrator_steps] == [
+        "model_member",
+        "model_book",
+        "model_loan",
+        "port_and_in",
+        "create_book",
+        "update_loan",
+        "notify_loan",
+        "update_book",
+    ]
+    assert {s.origin for s in tasks.orchestrator_steps} == {"tasks"}
+    reducer_only = analyze_prd(
+        "# Tally\n\n## Requirements\n\n- The service keeps running totals and counters of every event stream.\n"
+    )
+    assert reducer_only.recommended_node_types == (NodeType.REDUCER,)
+    assert [(s.name, s.origin) for s in reducer_only.orchestrator_steps] == [
+        ("execute", "default"),
+        ("report", "default"),
+        ("update_statistics", "default"),
+    ]
+
+
+def _agents_analyze(path: Path) -> str:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "agents", "analyze", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def _rows(output: str, title: str) -> list[list[str]]:
+    lines = output.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(title)))
+    rows: list[list[str]] = []
+    for line in lines[start + 4 :]:
+        if not line.startswith("\u2502"):
+            break
+        rows.append([cell.strip() for cell in line.split("\u2502")[1:-1]])
+    return rows
+
+
+def test_agents_analyze_shows_what_the_reducer_and_the_orchestrator_get(tmp_path: Path) -> None:
+    payouts = _agents_analyze(EXAMPLES / "marketplace_payouts.md")
+    assert [row[1] for row in _rows(payouts, "ORCHESTRATOR steps")] == [
+        "close_week",
+        "compute_seller_balance",
+        "create_payouts",
+        "send_bank_transfer_file",
+        "notify_seller",
+    ]
+    assert "the steps of the PRD's workflow" in payouts
+    assert [tuple(row) for row in _rows(payouts, "Lifecycle of Payout (REDUCER)")] == _machine(
+        analyze_prd(EXAMPLES / "marketplace_payouts.md")
+    )
+    assert "initial: pending; terminal: settled, cancelled; the PRD's lifecycle" in payouts
+    # a REDUCER without a lifecycle in its PRD: the default machine, said so; no ORCHESTRATOR, no steps shown
+    metrics = _agents_analyze(EXAMPLES / "metrics_aggregator.md")
+    assert [tuple(row) for row in _rows(metrics, "Lifecycle (REDUCER)")] == _machine(
+        analyze_prd(EXAMPLES / "metrics_aggregator.md")
+    )
+    assert "initial: open; terminal: closed; the PRD names no lifecycle: the default one" in metrics
+    assert "ORCHESTRATOR steps" not in metrics
+    prd = tmp_path / "leave.md"
+    prd.write_text(LEAVE, encoding="utf-8")
+    leave = _agents_analyze(prd)
+    assert "the PRD names no lifecycle: a known one whose states its requirements name" in leave
+    loans = _agents_analyze(EXAMPLES / "library_loans.md")
+    assert "ORCHESTRATOR steps" not in loans and "REDUCER" not in loans.split("Entities")[-1]
 
 
 # -- identifiers --------------------------------------------------------------------------------------------------

@@ -1,32 +1,9 @@
-"""Turn a product requirements document (PRD) into a frozen, typed :class:`PRDAnalysis`.
+"""Turn a product requirements document (PRD) into a frozen, typed :class:`PRDAnalysis` (the analyzer's API).
 
-``analyze_prd(source)`` reads a path (``Path``, or a ``str`` naming an existing file or ending in
-``.md``/``.markdown``/``.txt``) or takes the ``str`` as the PRD text itself, and returns everything the
-node-spec builder needs: title, a safe ``service_name`` and ``domain``, requirements, user stories,
-entities with typed fields, operations, external systems, the workflow's steps and the lifecycle states the PRD
-names (see :mod:`agents.lib._prd_flow`), node-type hints and the recommended node types. The user guide writes
-``await analyze_prd(prd_path)``; here ``analyze_prd`` is synchronous and :func:`analyze_prd_async` is the
-awaitable version (it runs the analysis in a worker thread).
-
-What it reads: YAML front matter (``title``, ``name``, ``domain``, ``description`` and a
-``node_types: [EFFECT, COMPUTE]`` override that wins over the evidence), Markdown headings (ATX and
-setext, with numbering and emoji), plain-text numbered section titles, bullets, numbered lists,
-``FR-001:`` ids, a heading per requirement, checklists with ``P0``-``P3``, MUST/SHOULD/MAY, pipe and
-tab-separated tables, user stories with acceptance criteria, and code blocks (SQL DDL, JSON even with
-``//`` comments, TypeScript interfaces) for entity fields only, never for requirements. Sections
-such as "Next steps", "Notes", "Prompts", "Open questions", "Revision history" and "Out of scope"
-are kept as data and never analysed as requirements or node-type evidence; nothing in the text is
-ever followed as an instruction.
-
-How node types are chosen: see :func:`agents.lib._prd_signals.score_node_types`. Terms are matched
-as whole words against listed word forms (``aggregate``/``aggregates``/``aggregation``...), so
-``sum`` never matches ``summer`` or ``consume``. A type is recommended when its evidence weight is at
-least 2.5 (score ``w / (w + 4)`` >= 0.385); EFFECT also whenever the PRD stores data or names an
-external system. At least one type is always recommended.
-
-Bad input raises :class:`~agents.lib.errors.OnexError`: ``NOT_FOUND`` for a missing file and
-``VALIDATION_ERROR`` for an empty or whitespace-only PRD, binary data, invalid UTF-8 (with the byte
-offset), more than 2 MB of text, or text that names nothing to build.
+``analyze_prd(source)`` takes a path or the PRD text itself and returns everything the node-spec builder needs,
+including the steps the ORCHESTRATOR runs and the state machine the REDUCER folds, decided here once;
+:func:`analyze_prd_async` is the awaitable version (the guide writes ``await analyze_prd(prd_path)``). The parts
+live in :mod:`agents.lib._prd`; what a PRD may contain and how it is read is in docs/codegen.md ("Writing a PRD").
 """
 
 from __future__ import annotations
@@ -34,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-from agents.lib._prd_entities import extract_entities
-from agents.lib._prd_flow import extract_lifecycle, extract_workflow_steps
-from agents.lib._prd_models import (
+from agents.lib._prd.entities import extract_entities
+from agents.lib._prd.lifecycle import extract_lifecycle, reducer_lifecycle
+from agents.lib._prd.models import (
     DecomposedTask,
     Entity,
     EntityField,
@@ -56,7 +33,7 @@ from agents.lib._prd_models import (
     UserStory,
     WorkflowStep,
 )
-from agents.lib._prd_parse import (
+from agents.lib._prd.parse import (
     ACCEPTANCE,
     DATA_MODEL,
     IGNORED,
@@ -69,8 +46,8 @@ from agents.lib._prd_parse import (
     classify_heading,
     parse_document,
 )
-from agents.lib._prd_reqs import Items, clean_placeholders, extract_items
-from agents.lib._prd_signals import (
+from agents.lib._prd.requirements import Items, clean_placeholders, extract_items
+from agents.lib._prd.signals import (
     RECOMMEND_THRESHOLD,
     clamp01,
     detect_external_systems,
@@ -79,16 +56,11 @@ from agents.lib._prd_signals import (
     extract_operations,
     score_node_types,
 )
-from agents.lib._prd_text import (
-    MAX_PRD_BYTES,
-    load_source,
-    pascal_identifier,
-    snake_identifier,
-    split_words,
-    tokens,
-    word_set,
-)
+from agents.lib._prd.source import MAX_PRD_BYTES, load_source
+from agents.lib._prd.steps import extract_workflow_steps, orchestrator_steps
+from agents.lib._prd.text import tokens, word_set
 from agents.lib.errors import ErrorCode, OnexError
+from agents.lib.naming import pascal_case, snake_case, split_words
 from agents.lib.structured_logger import get_logger
 
 __all__ = [
@@ -235,12 +207,12 @@ def _service_and_domain(title: str, fm_domain: object, name: str | None) -> tupl
     words = split_words(source)
     meaningful = [w for w in words if w.lower() not in _GENERIC_TITLE_WORDS]
     chosen = _without_type_words(_without_type_words(meaningful or words)[:4])
-    service = pascal_identifier(" ".join(chosen), fallback="Service")
+    service = pascal_case(" ".join(chosen), "Service")
     if isinstance(fm_domain, str) and fm_domain.strip():
-        domain = snake_identifier(fm_domain, fallback="service", prefix="d")
+        domain = snake_case(fm_domain, "service", prefix="d")
     else:
         alpha = [w for w in (meaningful or words) if any(ch.isalpha() for ch in w)]
-        domain = snake_identifier(alpha[0] if alpha else "", fallback="service", prefix="d")
+        domain = snake_case(alpha[0] if alpha else "", "service", prefix="d")
     return service, domain
 
 
@@ -528,6 +500,9 @@ def analyze_prd(source: str | os.PathLike[str], *, name: str | None = None) -> P
     )
     workflow_steps = extract_workflow_steps(doc, warnings)
     lifecycle = extract_lifecycle(doc, entities)
+    description = _description(doc, items, title)
+    tasks = _tasks(recommended, entities, operations, systems)
+    features = tuple(dict.fromkeys(items.features))
     dependencies = list(dict.fromkeys(items.dependencies)) or [s.name for s in systems]
     success = list(dict.fromkeys(items.success))
     keywords = extract_keywords(evidence, title)
@@ -537,17 +512,17 @@ def analyze_prd(source: str | os.PathLike[str], *, name: str | None = None) -> P
         title=title,
         service_name=service_name,
         domain=domain,
-        description=_description(doc, items, title),
+        description=description,
         source_path=path,
         functional_requirements=tuple(items.functional),
-        features=tuple(dict.fromkeys(items.features)),
+        features=features,
         user_stories=tuple(items.stories),
         success_criteria=tuple(success),
         non_functional_requirements=tuple(items.nfr),
         technical_details=tuple(dict.fromkeys(items.technical)),
         dependencies=tuple(dependencies),
         keywords=tuple(keywords),
-        decomposed_tasks=_tasks(recommended, entities, operations, systems),
+        decomposed_tasks=tasks,
         node_type_hints=tuple(hints),
         recommended_node_types=recommended,
         node_types_overridden=bool(override),
@@ -556,6 +531,10 @@ def analyze_prd(source: str | os.PathLike[str], *, name: str | None = None) -> P
         operations=tuple(operations),
         workflow_steps=workflow_steps,
         lifecycle=lifecycle,
+        orchestrator_steps=orchestrator_steps(workflow_steps, operations, tasks, recommended),
+        reducer_lifecycle=reducer_lifecycle(
+            lifecycle, [description, *(r.text for r in items.functional), *features]
+        ),
         quality_baseline=quality,
         confidence_score=confidence,
         warnings=tuple(dict.fromkeys(warnings)),

@@ -1,31 +1,15 @@
 """From a :class:`~agents.lib.prd_analyzer.PRDAnalysis` to one validated :class:`NodeSpec` per node type.
 
-The rules, per node type:
-
-- EFFECT: every entity of the PRD (or one record entity named after the domain when the PRD names none) with
-  create, get, update, delete and list; search when the PRD names a search engine or a search; a port per kind
-  of external system (a record store always, named after the database the PRD names).
-- COMPUTE: validation of every entity (rules from field types and names: required text non-empty, amounts and
-  counts not negative), a numeric summary where an entity has numbers, and a hook (NOT_IMPLEMENTED, listed in the
-  contract) for each calculation or transformation the PRD asks for but cannot specify.
-- REDUCER: a fold of events into counters and totals, through a state machine: the states and transitions the
-  PRD names (``analysis.lifecycle``); else a known sequence of lifecycle states its requirements mention; else
-  open -> active -> closed.
-- ORCHESTRATOR: a chain of steps: the workflow the PRD lists (``analysis.workflow_steps``, in its order, each
-  step depending on the one before); else the PRD's coordination targets, else its decomposed tasks, else a
-  default.
-
-Mixins come from ``mixin_recommender`` when given (a callable returning mixin names), else from per-type
-defaults; only mixins of the runtime's catalogue can be chosen.
+The builder maps the analysis to specs and decides nothing the analysis already decided: the REDUCER's state
+machine is ``analysis.reducer_lifecycle`` and the ORCHESTRATOR's steps are ``analysis.orchestrator_steps``.
+What each node type's spec holds is in docs/codegen.md ("Node specs").
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from agents.lib.codegen.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
 from agents.lib.codegen.spec import (
     NODE_TYPES,
@@ -41,7 +25,8 @@ from agents.lib.codegen.spec import (
     TransitionSpec,
 )
 from agents.lib.errors import ErrorCode, OnexError
-from agents.lib.prd_analyzer import Lifecycle, PRDAnalysis
+from agents.lib.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
+from agents.lib.prd_analyzer import PRDAnalysis
 
 __all__ = ["DEFAULT_MIXINS", "MixinRecommender", "build_node_spec", "build_node_specs", "plural"]
 
@@ -73,8 +58,6 @@ _CAPABILITIES = {
 _MAX_ENTITIES = 12
 _MAX_FIELDS = 30
 _MAX_HOOKS = 12
-_MAX_STEPS = 8
-_MAX_PRD_STEPS = 16
 _MAX_REQUIREMENTS = 60
 _PORTS_BY_SYSTEM = {
     "database": "record_store",
@@ -89,15 +72,6 @@ _PORTS_BY_SYSTEM = {
     "search": "search_index",
 }
 _PORTS_BY_OPERATION = {"publish": "event_publisher", "notify": "notifier", "search": "search_index"}
-_LIFECYCLES: tuple[tuple[str, ...], ...] = (
-    ("pending", "approved", "completed"),
-    ("pending", "confirmed", "shipped", "delivered"),
-    ("draft", "submitted", "approved", "published"),
-    ("available", "borrowed", "returned"),
-    ("open", "in_progress", "resolved", "closed"),
-    ("created", "paid", "fulfilled"),
-)
-_CANCEL_WORDS = ("cancelled", "canceled", "rejected", "failed", "lost")
 
 
 def plural(word: str) -> str:
@@ -197,111 +171,28 @@ def _hooks(analysis: PRDAnalysis, taken: set[str]) -> tuple[HookSpec, ...]:
     return tuple(hooks)
 
 
-def _prd_fsm(lifecycle: Lifecycle) -> FsmSpec | None:
-    """Return the state machine of the lifecycle the PRD names; ``None`` if it cannot be a valid one.
-
-    An event is named after the PRD's trigger when the PRD gives one that always leads to the same state, else
-    ``to_<target>``; so every state reached by an event refuses that event (the generated tests rely on one
-    illegal transition existing).
-    """
-    events = [
-        t.event if t.event and is_safe_identifier(t.event) else f"to_{t.target}" for t in lifecycle.transitions
-    ]
-    targets: dict[str, set[str]] = {}
-    for event, t in zip(events, lifecycle.transitions, strict=True):
-        targets.setdefault(event, set()).add(t.target)
-    named = all(len(v) == 1 for v in targets.values())
-    transitions: list[TransitionSpec] = []
-    seen: set[tuple[str, str]] = set()
-    for event, t in zip(events, lifecycle.transitions, strict=True):
-        if t.source == t.target or (t.source, t.target) in seen:
-            continue
-        seen.add((t.source, t.target))
-        name = event if named else f"to_{t.target}"
-        transitions.append(TransitionSpec(source=t.source, event=name, target=t.target))
-    try:
-        return FsmSpec(
-            states=lifecycle.states,
-            initial=lifecycle.initial,
-            terminal=lifecycle.terminal,
-            transitions=tuple(transitions),
-        )
-    except ValueError:
-        return None
-
-
-def _lifecycle(analysis: PRDAnalysis) -> FsmSpec:
-    if analysis.lifecycle is not None:
-        fsm = _prd_fsm(analysis.lifecycle)
-        if fsm is not None and any(t.source == fsm.initial for t in fsm.transitions):
-            return fsm
-    text = " ".join(
-        [analysis.description, *(r.text for r in analysis.functional_requirements), *analysis.features]
-    ).lower()
-    words = set(re.findall(r"[a-z_]+", text.replace("in progress", "in_progress")))
-    for states in _LIFECYCLES:
-        if sum(s in words for s in states) >= len(states) - 1 and len(states) >= 3:
-            transitions = [
-                TransitionSpec(source=a, event=f"to_{b}", target=b) for a, b in itertools.pairwise(states)
-            ]
-            all_states = list(states)
-            cancel = next((w for w in _CANCEL_WORDS if w in words), None)
-            if cancel is not None:
-                all_states.append(cancel)
-                transitions += [TransitionSpec(source=s, event=f"to_{cancel}", target=cancel) for s in states[:-1]]
-            return FsmSpec(
-                states=tuple(all_states),
-                initial=states[0],
-                terminal=tuple(s for s in (states[-1], cancel) if s is not None),
-                transitions=tuple(transitions),
-            )
+def _fsm(analysis: PRDAnalysis) -> FsmSpec:
+    machine = analysis.reducer_lifecycle
     return FsmSpec(
-        states=("open", "active", "closed"),
-        initial="open",
-        terminal=("closed",),
-        transitions=(
-            TransitionSpec(source="open", event="record", target="active"),
-            TransitionSpec(source="active", event="record", target="active"),
-            TransitionSpec(source="active", event="adjust", target="active"),
-            TransitionSpec(source="active", event="close", target="closed"),
-            TransitionSpec(source="open", event="close", target="closed"),
+        states=machine.states,
+        initial=machine.initial,
+        terminal=machine.terminal,
+        transitions=tuple(
+            TransitionSpec(source=t.source, event=t.event, target=t.target) for t in machine.transitions
         ),
     )
 
 
-def _chain(names: Sequence[str], descriptions: dict[str, str]) -> tuple[StepSpec, ...]:
+def _steps(analysis: PRDAnalysis) -> tuple[StepSpec, ...]:
+    steps = analysis.orchestrator_steps
     return tuple(
         StepSpec(
-            name=name,
-            description=descriptions.get(name) or name.replace("_", " "),
-            depends_on=(names[i - 1],) if i else (),
+            name=step.name,
+            description=step.text[:300] or step.name.replace("_", " "),
+            depends_on=(steps[i - 1].name,) if i else (),
         )
-        for i, name in enumerate(names)
+        for i, step in enumerate(steps)
     )
-
-
-def _steps(analysis: PRDAnalysis, node_types: Sequence[str]) -> tuple[StepSpec, ...]:
-    listed = [s for s in analysis.workflow_steps if is_safe_identifier(s.name)]
-    prd_names = list(dict.fromkeys(s.name for s in listed))[:_MAX_PRD_STEPS]
-    if len(prd_names) >= 2:
-        return _chain(prd_names, {s.name: s.text[:300] for s in listed})
-    names: list[str] = []
-    for op in analysis.operations:
-        if str(op.node_type.value) == "ORCHESTRATOR" and op.target:
-            names.append(snake_case(" ".join(re.findall(r"[A-Za-z0-9]+", op.target)[:3]), "step"))
-    if len(set(names)) < 2:
-        names = [
-            snake_case(" ".join(re.findall(r"[A-Za-z0-9]+", t.title)[:3]), "step")
-            for t in analysis.decomposed_tasks
-            if str(t.node_type.value) != "ORCHESTRATOR"
-        ]
-    if len(set(names)) < 2:
-        names = ["validate_request"] if "COMPUTE" in node_types else []
-        names += ["execute"]
-        names += ["record_outcome"] if "EFFECT" in node_types else ["report"]
-        names += ["update_statistics"] if "REDUCER" in node_types else []
-    unique = [n for n in dict.fromkeys(names) if is_safe_identifier(n)][:_MAX_STEPS]
-    return _chain(unique, {})
 
 
 def build_node_spec(
@@ -311,7 +202,6 @@ def build_node_spec(
     domain: str | None = None,
     service_name: str | None = None,
     mixin_recommender: MixinRecommender | None = None,
-    node_types: Sequence[str] | None = None,
 ) -> NodeSpec:
     """Return the validated spec of the ``node_type`` node of the service ``analysis`` describes."""
     kind = node_type.upper()
@@ -322,7 +212,6 @@ def build_node_spec(
             {"node_type": node_type},
         )
     typed: NodeType = kind
-    present = [str(t) for t in (node_types or analysis.recommended_node_types)]
     common = {
         "service_name": without_node_type_suffix(pascal_case(service_name))
         if service_name
@@ -360,9 +249,9 @@ def build_node_spec(
                 OperationSpec(name="reduce", kind="aggregate", description="apply one event to a state"),
                 OperationSpec(name="fold", kind="aggregate", description="apply events in order"),
             )
-            return NodeSpec(fsm=_lifecycle(analysis), operations=ops, **common)
+            return NodeSpec(fsm=_fsm(analysis), operations=ops, **common)
         ops = (OperationSpec(name="run", kind="coordinate", description="run the workflow's steps"),)
-        return NodeSpec(steps=_steps(analysis, present), operations=ops, **common)
+        return NodeSpec(steps=_steps(analysis), operations=ops, **common)
     except ValueError as exc:  # a spec rule the analysis could not satisfy: a bug of ours, said plainly
         raise OnexError(
             f"could not build a valid {kind} spec: {exc}", ErrorCode.INTERNAL_ERROR, {"node_type": kind}
@@ -387,7 +276,6 @@ def build_node_specs(
             domain=domain,
             service_name=service_name,
             mixin_recommender=mixin_recommender,
-            node_types=wanted,
         )
         for t in wanted
     ]

@@ -28,9 +28,9 @@ from typing import Any, cast
 import jinja2
 import yaml
 
-from agents.lib.codegen.naming import snake_case, upper_snake_case
 from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec
 from agents.lib.errors import ErrorCode, OnexError
+from agents.lib.naming import snake_case, upper_snake_case
 from agents.lib.template_cache import TemplateCache
 
 __all__ = [

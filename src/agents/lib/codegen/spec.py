@@ -14,8 +14,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agents.lib.codegen.naming import is_safe_identifier, snake_case, without_node_type_suffix
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE, WRAP_ORDER
+from agents.lib.naming import is_safe_identifier, snake_case, without_node_type_suffix
 
 __all__ = [
     "FIELD_TYPES",
@@ -247,11 +247,6 @@ class NodeSpec(BaseModel):
     requirements: tuple[str, ...] = Field(default=(), description="PRD requirements this node serves (text).")
 
     _check_names = field_validator("service_name", "domain")(_identifier)
-
-    @property
-    def service_snake(self) -> str:
-        """The service name in snake_case."""
-        return snake_case(self.service_name)
 
     @property
     def type_title(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from agents.lib._prd_text import tokens
+from agents.lib._prd.text import tokens
 
 __all__ = [
     "Block",

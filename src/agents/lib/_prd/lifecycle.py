@@ -1,27 +1,9 @@
-"""The workflow steps and the lifecycle states a PRD names (private).
+"""The lifecycle a PRD names, and the state machine the REDUCER folds events through (private).
 
-Workflow steps, strongest evidence first (ties: the first in the document):
-
-1. sibling headings ``Step 1: ...``, ``Step 2: ...``;
-2. a list introduced by a line ending with ``:`` that speaks of a workflow, steps, a process, a flow, a pipeline,
-   a sequence... (``The orchestrator runs the fulfilment workflow, step by step:`` and its numbered items);
-3. a numbered list under a heading such as Workflow, Steps, Process, Flow, Pipeline, Procedure;
-4. a bulleted list under such a heading;
-5. a sentence listing steps after a colon (``coordinates the payout workflow step by step: close the week,
-   compute each seller's balance, ... and notify each seller``);
-6. ``first ..., then ..., finally ...`` sentences.
-
-Each step's name is a snake_case identifier made of its first words without articles, subjects ("the
-service"), modal verbs and what follows a preposition once two words are kept: ``Reserve stock in the inventory
-service.`` -> ``reserve_stock``.
-
-Lifecycle states come from arrow chains (``status: pending -> approved -> sent``), "moves through the states
-a, b and c", "moves from X to Y", "starts in status X and moves to Y", "can be cancelled while pending or
-approved", transition tables (``| From | To | Event |``) and the items of a States / Lifecycle / Status section.
-Arrow chains and "from X to Y" count only in a sentence that speaks of a status, a state or a lifecycle (or
-moves from/to), or under such a heading. The states connected to the first one the PRD names form the lifecycle.
-
-Ignored and out-of-scope sections and code blocks are never read here.
+``extract_lifecycle`` reads the states and transitions in the PRD's words; ``reducer_lifecycle`` decides the
+machine the REDUCER gets (the PRD's, else a known lifecycle its requirements name, else open -> active ->
+closed), with an event on every transition. The rules are in docs/codegen.md ("Workflow steps and lifecycle
+states", "Node specs"). Ignored and out-of-scope sections and code blocks are never read here.
 """
 
 from __future__ import annotations
@@ -31,302 +13,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from agents.lib._prd_models import Entity, Lifecycle, StateTransition, WorkflowStep
-from agents.lib._prd_parse import (
-    ACCEPTANCE,
-    DATA_MODEL,
-    DEPENDENCIES,
-    IGNORED,
-    NFR,
-    OUT_OF_SCOPE,
-    SUCCESS,
-    Block,
-    Document,
-    Section,
-)
-from agents.lib._prd_text import fold_apostrophes, sentences, singular, snake_identifier, tokens, word_set
+from agents.lib._prd.models import Entity, Lifecycle, StateTransition
+from agents.lib._prd.parse import IGNORED, OUT_OF_SCOPE, Block, Document, Section
+from agents.lib._prd.text import ARROW_RE, sentences, tokens, word_set
+from agents.lib.naming import fold_apostrophes, is_safe_identifier, snake_case
 
-__all__ = ["MAX_STEPS", "extract_lifecycle", "extract_workflow_steps", "step_name"]
+__all__ = ["extract_lifecycle", "reducer_lifecycle"]
 
-MAX_STEPS = 16
-"""The most workflow steps kept; a longer workflow is cut with a warning."""
 _MAX_STATES = 20
 _STATE_TRIGGERS = ("state", "status", "lifecycle", "life cycle", "from", "start", "begin", "created", "can ")
 _MAX_FACTS = 400  # transitions read from one PRD; beyond that the text is not a lifecycle description
-_MAX_COLONS = 5  # colons looked at per sentence for an inline list of steps
-_MAX_STEP_WORDS = 4
-_MAX_PART_WORDS = 24
-
-# -- workflow steps ---------------------------------------------------------------------------------------------
-_STEP_HEADING_WORDS = word_set(
-    "workflow workflows steps step process processes flow flows procedure procedures pipeline pipelines saga "
-    "orchestration sequence"
-)
-_STEP_CUE_WORDS = _STEP_HEADING_WORDS | word_set("stages phases")
-_STEP_CUE_PHRASES = ("in this order", "in the following order", "in order:", "one after the other")
-_NO_STEP_KINDS = frozenset({IGNORED, OUT_OF_SCOPE, DATA_MODEL, DEPENDENCIES, NFR, SUCCESS, ACCEPTANCE})
-_NUMBERED_MARKER_RE = re.compile(r"(?:\d{1,3}|[a-zA-Z])[.)]")
-_STEP_HEADING_RE = re.compile(r"step[ \t]*(\d{1,3})\b[ \t]*[:.)\u2013\u2014-]?[ \t]*(.*)", re.IGNORECASE)
-_STEP_PREFIX_RE = re.compile(r"[ \t]*step[ \t]*\d{1,3}\b[ \t]*[:.)\u2013\u2014-]?[ \t]*", re.IGNORECASE)
-_BRACKETS_RE = re.compile(r"\([^()]{0,300}\)|\[[^\[\]]{0,300}\]")
-_STEP_CUT_RE = re.compile(r"[:;\u2013\u2014]| - ")
-_LAST_PART_RE = re.compile(r"\s+(?:and\s+then|and\s+finally|and\s+lastly|then|finally|and)\s+")
-_SEQUENCE_RE = re.compile(
-    r"\b(first(?:ly)?|then|next|afterwards|after\s+that|subsequently|finally|lastly)\b", re.IGNORECASE
-)
-_SENTENCE_END_RE = re.compile(r"[.!?](?:\s|$)")
-_LEAD_WORDS = word_set("and or then next finally lastly first firstly also afterwards subsequently so")
-_SUBJECT_WORDS = word_set(
-    "service orchestrator system workflow node platform app application it we they you worker job saga"
-)
-_MODAL_WORDS = word_set("will must should shall can may would could")
-_DROP_WORDS = word_set(
-    "the a an each every all its their our your his her this that these those any some both it them"
-)
-_AUX_WORDS = word_set("is are be been being was were")
-_CUT_WORDS = word_set(
-    "to by with in into through for from via on at and or that so when if while using as per after before "
-    "within until unless because where which who whose of then but including once"
-)
-_VERB_BASE = {"does": "do", "goes": "go", "has": "have", "is": "be"}
-_NOT_AFTER_FIRST = word_set("the a an its their our his her this that each every")
-
-
-def step_name(text: str, fallback: str = "step") -> str:
-    """Return a snake_case identifier for a workflow step (``Charge the payment`` -> ``charge_payment``).
-
-    Possessives are dropped (``compute each seller's balance`` -> ``compute_seller_balance``); the result is
-    always a safe identifier (``fallback`` when the text has no usable word).
-    """
-    cleaned = _BRACKETS_RE.sub(" ", text)  # tokens() below folds the apostrophes
-    prefix = _STEP_PREFIX_RE.match(cleaned)
-    if prefix is not None and prefix.end() < len(cleaned):
-        cleaned = cleaned[prefix.end() :]
-    cleaned = _STEP_CUT_RE.split(cleaned, maxsplit=1)[0]
-    words = tokens(cleaned)
-    start = 0
-    while start < len(words) and words[start] in _LEAD_WORDS:
-        start += 1
-    subject = start + (1 if start < len(words) and words[start] in ("the", "this", "our") else 0)
-    if subject + 1 < len(words) and words[subject] in _SUBJECT_WORDS:
-        start = subject + 1
-    while start < len(words) and (words[start] in _MODAL_WORDS or words[start] in _LEAD_WORDS):
-        start += 1
-    kept: list[str] = []
-    for word in words[start:]:
-        if word in _DROP_WORDS or (kept and word in _AUX_WORDS):
-            continue
-        if word in _CUT_WORDS:
-            if len(kept) >= 2:
-                break
-            continue
-        kept.append(word)
-        if len(kept) >= _MAX_STEP_WORDS:
-            break
-    if kept and len(kept[0]) > 3 and kept[0].endswith("s"):
-        kept[0] = _VERB_BASE.get(kept[0], singular(kept[0]))
-    return snake_identifier("_".join(kept), fallback=fallback, prefix="step")
-
-
-@dataclass
-class _StepCandidate:
-    score: int
-    position: int
-    texts: list[str]
-    section: str
-
-
-@dataclass
-class _Run:
-    items: list[Block]
-    intro: str
-
-
-def _allowed(section: Section, kinds: frozenset[str]) -> bool:
-    return section.kind not in kinds
-
-
-def _is_step_section(section: Section) -> bool:
-    return bool(_STEP_HEADING_WORDS.intersection(tokens(section.title)))
-
-
-def _has_step_cue(text: str) -> bool:
-    lowered = text.lower()
-    return bool(_STEP_CUE_WORDS.intersection(tokens(text))) or any(p in lowered for p in _STEP_CUE_PHRASES)
-
-
-def _runs(section: Section, doc: Document) -> list[_Run]:
-    """Return the lists of sibling items in ``section``, each with the text that introduces it."""
-    runs: list[_Run] = []
-    open_runs: dict[int | None, _Run] = {}
-    previous: Block | None = None
-    for block in section.blocks:
-        if block.kind != "item":
-            open_runs.clear()
-            previous = block
-            continue
-        run = open_runs.get(block.parent_item)
-        if run is None:
-            if block.parent_item is not None:
-                intro = doc.blocks[block.parent_item].text
-            elif previous is not None and previous.kind == "paragraph":
-                intro = previous.text
-            else:
-                intro = ""
-            run = _Run([block], intro)
-            open_runs[block.parent_item] = run
-            runs.append(run)
-        else:
-            run.items.append(block)
-        previous = block
-    return runs
-
-
-def _split_inline(after: str) -> list[str]:
-    """Split ``a, b, and c`` into ``[a, b, c]``; the last part is also split at ``and`` / ``then``."""
-    parts = [p.strip() for p in re.split(r"[,;]", after)]
-    parts = [p for p in parts if p]
-    if parts:
-        last = _LAST_PART_RE.split(" " + parts[-1], maxsplit=1)
-        parts[-1:] = [p.strip() for p in last if p.strip()]
-    return parts
-
-
-def _inline_candidates(text: str) -> list[list[str]]:
-    found: list[list[str]] = []
-    if ":" not in text:
-        return found
-    for sentence in sentences(" ".join(text.split())):
-        colon = sentence.find(":")
-        for _ in range(_MAX_COLONS):
-            if colon == -1:
-                break
-            before, after = sentence[max(0, colon - 200) : colon], sentence[colon + 1 :]
-            if _has_step_cue(before + ":"):
-                tail = after.rstrip(" .!?")
-                parts = [p.strip() for p in _ARROW_RE.split(tail)] if _ARROW_RE.search(tail) else []
-                parts = parts if len(parts) >= 2 and all(parts) else _split_inline(tail)
-                if len(parts) >= 2 and all(len(p.split()) <= _MAX_PART_WORDS for p in parts):
-                    found.append(parts)
-                    break
-            colon = sentence.find(":", colon + 1)
-    return found
-
-
-def _sequence_candidates(text: str) -> list[list[str]]:
-    """``First a, then b and finally c`` -> ``[a, b, c]`` (the clauses after each marker)."""
-    if "first" not in text.lower():
-        return []
-    text = " ".join(text.split())
-    markers = list(_SEQUENCE_RE.finditer(text))
-    found: list[list[str]] = []
-    index = 0
-    while index < len(markers):
-        marker = markers[index]
-        index += 1
-        if not marker.group(1).lower().startswith("first"):
-            continue
-        before = tokens(text[max(0, marker.start() - 20) : marker.start()])
-        if before and before[-1] in _NOT_AFTER_FIRST:
-            continue
-        clauses: list[str] = []
-        current = marker
-        while True:
-            following = markers[index] if index < len(markers) else None
-            end = following.start() if following is not None else len(text)
-            clause = text[current.end() : end]
-            stop = _SENTENCE_END_RE.search(clause)
-            if stop is not None:
-                clause = clause[: stop.start()]
-            clause = clause.strip(" ,;:")
-            clause = re.sub(r"(?:,|\s)+(?:and|or)$", "", clause).strip(" ,;:")
-            if clause:
-                clauses.append(clause)
-            if following is None or current.group(1).lower() in ("finally", "lastly"):
-                break
-            if following.group(1).lower().startswith("first"):
-                break
-            current = following
-            index += 1
-        if len(clauses) >= 2:
-            found.append(clauses)
-    return found
-
-
-def _heading_candidates(doc: Document) -> list[_StepCandidate]:
-    groups: dict[int, list[tuple[Section, str]]] = {}
-    for section in doc.sections:
-        if section.parent is None or not _allowed(section, _NO_STEP_KINDS):
-            continue
-        m = _STEP_HEADING_RE.fullmatch(section.title)
-        if m is None:
-            continue
-        text = m.group(2).strip()
-        if not text:
-            text = next((b.text for b in section.blocks if b.kind in ("paragraph", "item")), "")
-        groups.setdefault(section.parent.index, []).append((section, text))
-    out: list[_StepCandidate] = []
-    for parent_index, members in groups.items():
-        if len(members) >= 2:
-            parent = doc.sections[parent_index]
-            out.append(_StepCandidate(6, members[0][0].heading_line, [t for _, t in members], parent.path()))
-    return out
-
-
-def _candidates(doc: Document) -> list[_StepCandidate]:
-    found = _heading_candidates(doc)
-    for section in doc.sections:
-        if not _allowed(section, _NO_STEP_KINDS):
-            continue
-        step_section = _is_step_section(section)
-        for run in _runs(section, doc):
-            if len(run.items) < 2:
-                continue
-            numbered = all(_NUMBERED_MARKER_RE.fullmatch(b.marker) for b in run.items)
-            if run.intro.rstrip().endswith(":") and _has_step_cue(run.intro):
-                score = 5
-            elif step_section and numbered:
-                score = 4
-            elif step_section and run.items[0].depth == 0:
-                score = 3
-            else:
-                continue
-            texts = [b.text for b in run.items]
-            found.append(_StepCandidate(score, run.items[0].line, texts, section.path()))
-        for block in section.blocks:
-            if block.kind not in ("paragraph", "item"):
-                continue
-            for parts in _inline_candidates(block.text):
-                found.append(_StepCandidate(2, block.line, parts, section.path()))
-            for parts in _sequence_candidates(block.text):
-                found.append(_StepCandidate(1, block.line, parts, section.path()))
-    return found
-
-
-def extract_workflow_steps(doc: Document, warnings: list[str]) -> tuple[WorkflowStep, ...]:
-    """Return the steps of the workflow the PRD describes, in its order (empty when it lists none)."""
-    candidates = _candidates(doc)
-    if not candidates:
-        return ()
-    best = min(candidates, key=lambda c: (-c.score, c.position))
-    texts = [" ".join(t.split()) for t in best.texts if t.strip()]
-    if len(texts) > MAX_STEPS:
-        warnings.append(f"the workflow lists {len(texts)} steps; only the first {MAX_STEPS} are used")
-        texts = texts[:MAX_STEPS]
-    steps: list[WorkflowStep] = []
-    used: set[str] = set()
-    for number, text in enumerate(texts, start=1):
-        base = step_name(text, fallback=f"step_{number}")
-        name, suffix = base, 2
-        while name in used:
-            name = f"{base}_{suffix}"
-            suffix += 1
-        used.add(name)
-        steps.append(WorkflowStep(name=name, text=text[:500], source_section=best.section))
-    return tuple(steps) if len(steps) >= 2 else ()
-
-
-# -- lifecycle states -------------------------------------------------------------------------------------------
 _STATE_HEADING_WORDS = word_set("state states status statuses lifecycle lifecycles transition transitions")
 _STATE_NOISE = word_set("the a an status statuses state states stage")
 _STATE_REJECT = word_set(
@@ -339,7 +35,6 @@ _MOVE = (
     r"(?:moves?|moved|moving|goes|go|going|gone|changes?|changed|transitions?|transitioned|passes|passed|"
     r"switch(?:es|ed)?|progress(?:es|ed)?|advances?|advanced|returns?|returned|flips?|flipped|set|sets)"
 )
-_ARROW_RE = re.compile(r"-{1,2}>|={1,2}>|[\u2013\u2014]>|[\u2192\u27f6\u21d2\u2794\u279c\u27f9\u21e8]")
 _CLAUSE_RE = re.compile(r"[,;()]|\s(?:or|and|but|while|when|if|unless|once|after|before)\s")
 _NAME = r"[a-z][a-z0-9_]*"
 _FROM_TO_RE = re.compile(
@@ -411,7 +106,7 @@ def _state(text: str) -> str | None:
     name = "_".join(words)
     if len(name) > 40:
         return None
-    return snake_identifier(name, fallback="state", prefix="s")
+    return snake_case(name, "state", prefix="s")
 
 
 def _last_state(text: str) -> str | None:
@@ -496,7 +191,7 @@ def _has_state_cue(text: str) -> bool:
 def _arrow_chains(text: str) -> list[list[str]]:
     chains: list[list[str]] = []
     for clause in _CLAUSE_RE.split(text):
-        parts = _ARROW_RE.split(clause)
+        parts = ARROW_RE.split(clause)
         if len(parts) < 2:
             continue
         chain: list[str] = []
@@ -534,7 +229,7 @@ def _sentence_facts(sentence: str, facts: _Facts, section: Section, state_sectio
         return
     evidence = " ".join(sentence.split())[:200]
     cue = state_section or _has_state_cue(text)
-    if cue and _ARROW_RE.search(text):
+    if cue and ARROW_RE.search(text):
         for chain in _arrow_chains(text):
             facts.chain(chain, evidence, section)
         return
@@ -609,7 +304,7 @@ def _table_facts(block: Block, facts: _Facts, section: Section, state_section: b
             event = ""
             if event_col is not None and event_col < len(row):
                 words = tokens(row[event_col])[:4]
-                event = snake_identifier("_".join(words), fallback="") if words else ""
+                event = snake_case("_".join(words), "event", prefix="f") if words else ""
             evidence = " | ".join(c for c in row if c)[:200]
             for source in sources:
                 if source != targets[0]:
@@ -690,7 +385,7 @@ def _entity_for(evidence: str, entities: Sequence[Entity]) -> str | None:
     words = tokens(evidence)
     joined = f" {' '.join(words)} "
     for entity in entities:
-        snake = snake_identifier(entity.name).replace("_", " ")
+        snake = snake_case(entity.name).replace("_", " ")
         for form in (snake, f"{snake}s", f"{snake}es"):
             if f" {form} " in joined:
                 return entity.name
@@ -784,3 +479,92 @@ def extract_lifecycle(doc: Document, entities: Sequence[Entity]) -> Lifecycle | 
         transitions=tuple(transitions),
         source_section=facts.sections.get(first_order, ""),
     )
+
+
+# -- the REDUCER's state machine ----------------------------------------------------------------------------------
+_KNOWN_LIFECYCLES: tuple[tuple[str, ...], ...] = (
+    ("pending", "approved", "completed"),
+    ("pending", "confirmed", "shipped", "delivered"),
+    ("draft", "submitted", "approved", "published"),
+    ("available", "borrowed", "returned"),
+    ("open", "in_progress", "resolved", "closed"),
+    ("created", "paid", "fulfilled"),
+)
+_CANCEL_WORDS = ("cancelled", "canceled", "rejected", "failed", "lost")
+_DEFAULT_LIFECYCLE = Lifecycle(
+    states=("open", "active", "closed"),
+    initial="open",
+    terminal=("closed",),
+    transitions=(
+        StateTransition(source="open", target="active", event="record"),
+        StateTransition(source="active", target="active", event="record"),
+        StateTransition(source="active", target="active", event="adjust"),
+        StateTransition(source="active", target="closed", event="close"),
+        StateTransition(source="open", target="closed", event="close"),
+    ),
+    origin="default",
+)
+
+
+def _with_events(lifecycle: Lifecycle) -> Lifecycle | None:
+    """Return the PRD's lifecycle with an event on every transition; ``None`` if it cannot be a state machine.
+
+    An event is named after the PRD's trigger when the PRD gives one that always leads to the same state, else
+    ``to_<target>``; so every state reached by an event refuses that event (the generated tests rely on one
+    illegal transition existing). A machine needs a transition out of its initial state.
+    """
+    events = [
+        t.event if t.event and is_safe_identifier(t.event) else f"to_{t.target}" for t in lifecycle.transitions
+    ]
+    targets: dict[str, set[str]] = {}
+    for event, t in zip(events, lifecycle.transitions, strict=True):
+        targets.setdefault(event, set()).add(t.target)
+    named = all(len(v) == 1 for v in targets.values())
+    transitions: list[StateTransition] = []
+    seen: set[tuple[str, str]] = set()
+    for event, t in zip(events, lifecycle.transitions, strict=True):
+        if t.source == t.target or (t.source, t.target) in seen:
+            continue
+        seen.add((t.source, t.target))
+        transitions.append(t.model_copy(update={"event": event if named else f"to_{t.target}"}))
+    if not all(is_safe_identifier(s) for s in lifecycle.states):
+        return None
+    if not any(t.source == lifecycle.initial for t in transitions):
+        return None
+    return lifecycle.model_copy(update={"transitions": tuple(transitions), "origin": "prd"})
+
+
+def _known_lifecycle(texts: Iterable[str]) -> Lifecycle | None:
+    """Return a known lifecycle when ``texts`` name all its states but one, with a cancel-like state they name."""
+    text = " ".join(texts).lower()
+    words = set(re.findall(r"[a-z_]+", text.replace("in progress", "in_progress")))
+    for states in _KNOWN_LIFECYCLES:
+        if sum(s in words for s in states) < len(states) - 1:
+            continue
+        transitions = [StateTransition(source=a, target=b, event=f"to_{b}") for a, b in itertools.pairwise(states)]
+        cancel = next((w for w in _CANCEL_WORDS if w in words), None)
+        if cancel is not None:
+            transitions += [StateTransition(source=s, target=cancel, event=f"to_{cancel}") for s in states[:-1]]
+        return Lifecycle(
+            states=(*states, cancel) if cancel is not None else states,
+            initial=states[0],
+            terminal=(states[-1], cancel) if cancel is not None else (states[-1],),
+            transitions=tuple(transitions),
+            origin="known",
+        )
+    return None
+
+
+def reducer_lifecycle(lifecycle: Lifecycle | None, texts: Iterable[str]) -> Lifecycle:
+    """Return the state machine the REDUCER folds events through; every transition has its event.
+
+    The PRD's ``lifecycle`` when it can be one; else a known lifecycle (pending/approved/completed,
+    draft/submitted/approved/published...) when ``texts`` (the description, requirements and features) name all
+    its states but one, plus a cancel-like state they name; else ``open -> active -> closed`` with ``record``,
+    ``adjust`` and ``close`` events.
+    """
+    if lifecycle is not None:
+        machine = _with_events(lifecycle)
+        if machine is not None:
+            return machine
+    return _known_lifecycle(texts) or _DEFAULT_LIFECYCLE

@@ -6,8 +6,8 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
-from agents.lib._prd_models import Priority, Requirement, UserStory
-from agents.lib._prd_parse import (
+from agents.lib._prd.models import Priority, Requirement, UserStory
+from agents.lib._prd.parse import (
     ACCEPTANCE,
     API,
     DEPENDENCIES,
@@ -27,7 +27,7 @@ from agents.lib._prd_parse import (
     Document,
     Section,
 )
-from agents.lib._prd_text import sentences, word_set
+from agents.lib._prd.text import sentences, word_set
 
 __all__ = [
     "Items",

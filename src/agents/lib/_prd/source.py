@@ -1,70 +1,19 @@
-"""Reading PRD input safely, and the small text helpers the analyzer shares (private)."""
+"""Reading a PRD safely: a path or the text itself, checked to be usable text before anything parses it."""
 
 from __future__ import annotations
 
-import keyword
 import os
-import re
 import unicodedata
 from pathlib import Path
 
 from agents.lib.errors import ErrorCode, OnexError
 
-__all__ = [
-    "MAX_PRD_BYTES",
-    "STOPWORDS",
-    "LoadedText",
-    "fold_apostrophes",
-    "load_source",
-    "pascal_identifier",
-    "sentences",
-    "singular",
-    "snake_identifier",
-    "split_words",
-    "tokens",
-    "word_set",
-]
+__all__ = ["MAX_PRD_BYTES", "LoadedText", "load_source"]
 
 MAX_PRD_BYTES = 2 * 1024 * 1024
 """The largest PRD accepted, in bytes of UTF-8 text (2 MB)."""
 
 _TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".mdown", ".text", ".rst")
-_TOKEN_RE = re.compile(r"[a-z0-9]+")
-_WORD_RE = re.compile(r"[A-Za-z0-9]+")
-_CAMEL_RE = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+[a-z]*")
-_ANY_APOSTROPHE_RE = re.compile("[\u2019\u2018\u02bc\uff07]")
-_POSSESSIVE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07][sS](?![^\W_])")
-_INNER_APOSTROPHE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07](?=[^\W_])")
-
-
-def fold_apostrophes(text: str) -> str:
-    """Drop a possessive ``'s`` (``seller's`` -> ``seller``) and join words around other apostrophes.
-
-    ``don't`` becomes ``dont``; straight and typographic apostrophes are treated alike. Any other apostrophe
-    (a closing quote, ``sellers'``) is left alone and splits words as before.
-    """
-    if "'" not in text and (text.isascii() or not _ANY_APOSTROPHE_RE.search(text)):
-        return text
-    return _INNER_APOSTROPHE_RE.sub("", _POSSESSIVE_RE.sub("", text))
-
-
-def word_set(text: str) -> frozenset[str]:
-    """Return the whitespace-separated words of ``text`` as a frozenset."""
-    return frozenset(text.split())
-
-
-STOPWORDS = word_set(
-    "a able about above after again against all also an and any api are as at based be because "
-    "been before being below between both but by can could data did do does doing down during e "
-    "each eg either etc few for from further g get gets had has have having he her here hers "
-    "him his how i ie if in into is it its itself just let like made make makes may me might "
-    "more most must my need needs new no nor not now of off on once one only or other our ours "
-    "out over own per same service services shall she should so some such system than that the "
-    "their theirs them then there these they this those three through to too two under until up "
-    "upon us use used user users uses using very via want wants was we well were what when "
-    "where which while who whom why will with within without would yes you your yours"
-)
-"""Words that never become keywords."""
 
 
 class LoadedText:
@@ -196,98 +145,3 @@ def load_source(source: str | os.PathLike[str]) -> LoadedText:
             reason="type",
         )
     return LoadedText(_check_text(source, "the PRD text"), None)
-
-
-def tokens(text: str) -> list[str]:
-    """Lower-case alphanumeric words of ``text`` (``multi-step``: ``multi``, ``step``; ``it's``: ``it``)."""
-    return _TOKEN_RE.findall(fold_apostrophes(text).lower())
-
-
-def split_words(text: str) -> list[str]:
-    """Words of ``text`` for identifiers: apostrophes folded, ASCII-folded, camelCase split, in order."""
-    folded = unicodedata.normalize("NFKD", fold_apostrophes(text)).encode("ascii", "ignore").decode("ascii")
-    words: list[str] = []
-    for chunk in _WORD_RE.findall(folded):
-        words.extend(_CAMEL_RE.findall(chunk))
-    return words
-
-
-def pascal_identifier(text: str, *, fallback: str = "Service", prefix: str = "Service") -> str:
-    """Return a safe PascalCase identifier from ``text``: ASCII, not a keyword, never empty."""
-    words = split_words(text)
-    name = "".join(w if w.isupper() and len(w) <= 4 else w[:1].upper() + w[1:].lower() for w in words)
-    if not name:
-        name = fallback
-    if name[0].isdigit():
-        name = prefix + name
-    if keyword.iskeyword(name) or keyword.iskeyword(name.lower()) or not name.isidentifier():
-        name = name + prefix if name.isidentifier() else fallback
-    return name
-
-
-def snake_identifier(text: str, *, fallback: str = "field", prefix: str = "f") -> str:
-    """Return a safe snake_case identifier from ``text``: ASCII, not a keyword, never empty."""
-    words = [w.lower() for w in split_words(text)]
-    name = "_".join(words)
-    if not name:
-        name = fallback
-    if name[0].isdigit():
-        name = f"{prefix}_{name}"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        name = f"{name}_"
-    return name
-
-
-def singular(word: str) -> str:
-    """Return a naive English singular of a lower-case ``word`` (``categories`` -> ``category``)."""
-    if len(word) <= 3:
-        return word
-    irregular = {
-        "people": "person",
-        "children": "child",
-        "men": "man",
-        "women": "woman",
-        "data": "data",
-        "criteria": "criterion",
-        "indices": "index",
-        "statuses": "status",
-        "analyses": "analysis",
-        "addresses": "address",
-        "series": "series",
-    }
-    if word in irregular:
-        return irregular[word]
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "shes", "ches", "xes", "zzes")):
-        return word[:-2]
-    if word.endswith(("ss", "us", "is", "ous")):
-        return word
-    if word.endswith("s"):
-        return word[:-1]
-    return word
-
-
-def sentences(text: str) -> list[str]:
-    """Split ``text`` into sentences at ``. ``, ``! `` and ``? `` (linear, no regex)."""
-    out: list[str] = []
-    start = 0
-    n = len(text)
-    i = 0
-    while i < n:
-        ch = text[i]
-        if ch in ".!?" and (i + 1 == n or text[i + 1] in " \n\t"):
-            prev = text[start:i].rstrip()
-            # do not split "e.g." / "i.e." / version numbers
-            if ch == "." and (prev.endswith(("e.g", "i.e", "etc", "vs")) or prev[-1:].isdigit()):
-                i += 1
-                continue
-            piece = text[start : i + 1].strip()
-            if piece:
-                out.append(piece)
-            start = i + 1
-        i += 1
-    tail = text[start:].strip()
-    if tail:
-        out.append(tail)
-    return out

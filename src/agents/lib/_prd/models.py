@@ -1,10 +1,10 @@
-"""The frozen, typed result of PRD analysis (private: import the names from ``prd_analyzer``)."""
+"""The frozen, typed result of PRD analysis (private: import the names from ``agents.lib.prd_analyzer``)."""
 
 from __future__ import annotations
 
 import keyword
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -231,15 +231,18 @@ class DecomposedTask(_Frozen):
 
 
 class WorkflowStep(_Frozen):
-    """One step of the workflow the PRD describes, in the PRD's order.
+    """One step of a workflow, in order.
 
     ``name`` is a snake_case identifier derived from the step's words (``Reserve stock in the inventory
-    service.`` -> ``reserve_stock``); ``text`` is the step as the PRD wrote it.
+    service.`` -> ``reserve_stock``); ``text`` is the step as the PRD wrote it. ``origin`` says where the step
+    comes from: ``prd`` (the PRD lists it), or, for an ORCHESTRATOR step the PRD does not list, ``operations``
+    (a coordination operation's target), ``tasks`` (a decomposed task's title) or ``default``.
     """
 
     name: str
     text: str = ""
     source_section: str = ""
+    origin: Literal["prd", "operations", "tasks", "default"] = "prd"
 
     @field_validator("name")
     @classmethod
@@ -267,7 +270,11 @@ class StateTransition(_Frozen):
 
 
 class Lifecycle(_Frozen):
-    """The states something the PRD describes moves through, and the transitions between them."""
+    """The states something moves through, and the transitions between them.
+
+    ``origin`` says where it comes from: ``prd`` (the PRD names it), ``known`` (a known lifecycle whose states
+    the requirements name) or ``default`` (open, active, closed).
+    """
 
     entity: str | None = Field(default=None, description="the entity whose status this is, when the PRD says")
     states: tuple[str, ...] = Field(min_length=2)
@@ -275,6 +282,7 @@ class Lifecycle(_Frozen):
     terminal: tuple[str, ...] = ()
     transitions: tuple[StateTransition, ...] = Field(min_length=1)
     source_section: str = ""
+    origin: Literal["prd", "known", "default"] = "prd"
 
     @field_validator("states", "terminal")
     @classmethod
@@ -309,7 +317,12 @@ class QualityBaseline(_Frozen):
 
 
 class PRDAnalysis(_Frozen):
-    """The result of :func:`agents.lib.prd_analyzer.analyze_prd`: everything the spec builder needs."""
+    """The result of :func:`agents.lib.prd_analyzer.analyze_prd`: everything the spec builder needs.
+
+    ``workflow_steps`` and ``lifecycle`` are what the PRD itself names (empty / ``None`` when it names none);
+    ``orchestrator_steps`` and ``reducer_lifecycle`` are what the ORCHESTRATOR and the REDUCER get, decided here
+    once (the PRD's when it names them, else derived from the rest of the analysis).
+    """
 
     title: str
     service_name: str
@@ -337,6 +350,12 @@ class PRDAnalysis(_Frozen):
         default=(), description="the workflow's steps in order, when the PRD lists them"
     )
     lifecycle: Lifecycle | None = Field(default=None, description="the states and transitions the PRD names")
+    orchestrator_steps: tuple[WorkflowStep, ...] = Field(
+        min_length=2, description="the steps the ORCHESTRATOR runs, in order: the workflow's, else derived"
+    )
+    reducer_lifecycle: Lifecycle = Field(
+        description="the state machine the REDUCER folds events through, an event on every transition"
+    )
     quality_baseline: QualityBaseline
     confidence_score: float = Field(ge=0.0, le=1.0)
     warnings: tuple[str, ...] = ()
@@ -350,6 +369,16 @@ class PRDAnalysis(_Frozen):
     @classmethod
     def _domain_is_identifier(cls, value: str) -> str:
         return _check_identifier(value, "domain")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decide_when_missing(cls, data: Any) -> Any:
+        """Decide ``orchestrator_steps`` and ``reducer_lifecycle`` for an analysis saved before they existed."""
+        if not isinstance(data, dict) or {"orchestrator_steps", "reducer_lifecycle"} <= data.keys():
+            return data
+        from agents.lib._prd.decisions import decide_missing  # here: it imports this module
+
+        return decide_missing(data)
 
     @property
     def node_type_scores(self) -> dict[NodeType, float]:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from agents.lib._prd_models import (
+from agents.lib._prd.models import (
     Entity,
     ExternalSystem,
     ExternalSystemKind,
@@ -20,11 +20,13 @@ from agents.lib._prd_models import (
     Operation,
     OperationKind,
 )
-from agents.lib._prd_text import STOPWORDS, singular, snake_identifier, tokens, word_set
+from agents.lib._prd.text import STOPWORDS, singular, tokens, word_set
+from agents.lib.naming import snake_case
 
 __all__ = [
     "RECOMMEND_THRESHOLD",
     "Evidence",
+    "clamp01",
     "detect_external_systems",
     "endpoint_operations",
     "extract_keywords",
@@ -482,7 +484,7 @@ _STOP_TARGET = STOPWORDS | word_set(
 def _entity_keys(entities: Sequence[Entity]) -> dict[tuple[str, ...], str]:
     keys: dict[tuple[str, ...], str] = {}
     for e in entities:
-        parts = tuple(snake_identifier(e.name).split("_"))
+        parts = tuple(snake_case(e.name).split("_"))
         keys[parts] = e.name
         keys[(*parts[:-1], parts[-1] + "s")] = e.name
         keys[(*parts[:-1], parts[-1] + "es")] = e.name
@@ -599,7 +601,7 @@ def endpoint_operations(lines: Iterable[str], entities: Sequence[Entity]) -> lis
             Operation(
                 kind=kind,
                 entity=entity,
-                target=snake_identifier(resource, fallback="resource") if resource else "",
+                target=snake_case(resource, "resource", prefix="f") if resource else "",
                 node_type=kind.node_type,
                 evidence=" ".join(line.split())[:200],
             )
@@ -623,11 +625,6 @@ def extract_keywords(texts: Iterable[str], title: str, limit: int = 20) -> list[
     scored = {w: c + (3 if w in title_words else 0) for w, c in merged.items()}
     ranked = sorted(scored, key=lambda w: (-scored[w], w))
     return ranked[:limit]
-
-
-def saturating(value: float, half: float) -> float:
-    """``value / (value + half)``: 0 at 0, 0.5 at ``half``, towards 1 above."""
-    return 0.0 if value <= 0 else value / (value + half)
 
 
 def clamp01(value: float) -> float:
