@@ -21,7 +21,7 @@ from time import perf_counter_ns
 from types import TracebackType
 from typing import Final, TypeAlias, TypedDict
 
-from agents.lib._template_cache.entries import Counters, Entry, Flight, Key, files_for_type
+from agents.lib._template_cache.entries import Counters, Entry, Flight, Key, Milliseconds, files_for_type
 from agents.lib._template_cache.metrics import (
     CacheMetrics,
     DefaultDatabaseSink,
@@ -51,6 +51,7 @@ _MIB: Final = 1024 * 1024
 _READ_CHUNK: Final = 1 << 20
 _RESOLVE_MEMO_LIMIT: Final = 4096
 _PLATFORM_PATH: Final = type(Path())
+_GC_CLOSE_TIMEOUT_S: Final = 5.0  # how long a collected cache waits for its flush thread and database sink
 _HIT_TIMING_MASK: Final = 7  # the fast hit path times one hit in 8: reading the clock is ~1.5% of a hit
 
 Loader: TypeAlias = Callable[[Path], str]
@@ -100,8 +101,13 @@ class TemplateInfo(TypedDict):
 
 
 class DetailedCacheStats(CacheStats):
-    """:class:`CacheStats` plus ``templates``, sorted by ``access_count``, most accessed first."""
+    """:class:`CacheStats` plus ``avg_read_ms`` and ``templates`` (sorted by ``access_count``, most first).
 
+    ``avg_read_ms`` is the mean cost of a load without the cache (the loader, or reading and decoding the
+    file): what ``time_saved_ms`` and ``improvement_percent`` compare the hits with.
+    """
+
+    avg_read_ms: float
     templates: list[TemplateInfo]
 
 
@@ -141,16 +147,21 @@ def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def _read_and_hash(path: str, keep: bool) -> tuple[str, bytes | None]:
-    """Return the SHA-256 hex digest of the file and, if ``keep``, its bytes (else read in chunks)."""
+def _read_and_hash(path: str, keep: bool) -> tuple[str, bytes | None, int]:
+    """Return the SHA-256 hex digest of the file and, if ``keep``, its bytes and the ns it took to read them.
+
+    Without ``keep`` the file is hashed in chunks and the time is 0 (the loader's own read is what is timed).
+    """
+    start = perf_counter_ns()
     with open(path, "rb") as handle:
         if keep:
             data = handle.read()
-            return hashlib.sha256(data).hexdigest(), data
+            read_ns = perf_counter_ns() - start
+            return hashlib.sha256(data).hexdigest(), data, read_ns
         digest = hashlib.sha256()
         while chunk := handle.read(_READ_CHUNK):
             digest.update(chunk)
-        return digest.hexdigest(), None
+        return digest.hexdigest(), None, 0
 
 
 class TemplateCache:
@@ -233,6 +244,8 @@ class TemplateCache:
         self._cached_n = 0  # how many hits were timed
         self._uncached_ns = 0
         self._uncached_n = 0
+        self._read_ns = 0  # what the loads would have cost without the cache: the loader, or read and decode
+        self._read_n = 0
         self._wall = WallClock(self._clock)
         self._closed = False
         self._metrics: CacheMetrics | None = None
@@ -252,8 +265,9 @@ class TemplateCache:
             )
             if metrics_flush_interval_seconds is not None:
                 metrics.start_thread(metrics_flush_interval_seconds)
-            # A cache dropped without close() must not leave its threads and connection behind.
-            weakref.finalize(self, metrics.stop)
+            # A cache dropped without close() writes its last metrics and leaves no thread or connection
+            # behind; one still alive at interpreter exit is flushed then (CacheMetrics.flush_at_exit).
+            weakref.finalize(self, metrics.close, _GC_CLOSE_TIMEOUT_S).atexit = False
 
     def __repr__(self) -> str:
         """Show the limits and how full the cache is."""
@@ -305,7 +319,7 @@ class TemplateCache:
         rpath = self._resolved.get(raw)
         if rpath is None:
             rpath = self._resolve(raw)
-        key = (template_type, template_name, rpath)
+        key = (template_type, rpath)
         try:
             st = os.stat(raw)
         except OSError:
@@ -327,6 +341,8 @@ class TemplateCache:
                 and now - entry.last_access <= self._ttl_or_inf
             ):
                 entry.last_access = now
+                if entry.label != template_name:
+                    self._relabel(entry, template_name)
                 entry.hit_count += 1  # reported from here by the next flush (see CacheMetrics.fold_hits)
                 self._entries.move_to_end(key)
                 hits = self._hits = self._hits + 1
@@ -336,7 +352,7 @@ class TemplateCache:
                 return entry.content, True
             flight = self._flights.get(key)
             if flight is None:
-                flight = self._flights[key] = Flight()
+                flight = self._flights[key] = Flight(template_name)
                 leader = True
             else:
                 flight.waiters += 1
@@ -345,8 +361,8 @@ class TemplateCache:
             lock.release()
         if leader:
             path = file_path if isinstance(file_path, Path) else Path(raw)
-            return self._lead(key, path, flight, entry, now, loader_func, start, counted=True)
-        return self._follow(key, flight, start)
+            return self._lead(key, template_name, path, flight, entry, now, loader_func, start, counted=True)
+        return self._follow(key, template_name, flight, start)
 
     def _stat_failed(self, key: Key) -> None:
         with self._lock:
@@ -354,7 +370,15 @@ class TemplateCache:
             self._c.misses += 1
             self._c.failed += 1
 
-    def _follow(self, key: Key, flight: Flight, start: int) -> tuple[str, bool]:
+    def _relabel(self, entry: Entry, name: str) -> None:
+        """Count ``entry``'s hits under ``name`` from now on; the unreported ones stay with the old label."""
+        metrics = self._metrics
+        if metrics is not None and metrics.collect and entry.hit_count != entry.reported_hits:
+            metrics.fold_hits(entry)
+        entry.label = name
+        entry.names.add(name)
+
+    def _follow(self, key: Key, name: str, flight: Flight, start: int) -> tuple[str, bool]:
         flight.done.wait()
         with self._lock:
             if not flight.ok:
@@ -365,6 +389,8 @@ class TemplateCache:
                 entry = flight.entry
                 if entry is not None and self._entries.get(key) is entry:
                     entry.last_access = now
+                    if entry.label != name:
+                        self._relabel(entry, name)
                     entry.hit_count += 1
                     self._entries.move_to_end(key)
                 self._hits += 1
@@ -378,6 +404,7 @@ class TemplateCache:
     def _lead(
         self,
         key: Key,
+        name: str,
         path: Path,
         flight: Flight,
         snapshot: Entry | None,
@@ -399,17 +426,20 @@ class TemplateCache:
             # The hash is taken before the loader reads the file, so the content is never older than the
             # hash: a change racing with the load costs at worst one extra load, never stale content.
             # The default loader shares this one read.
-            digest, data = _read_and_hash(io_path, keep=loader_func is None)
+            digest, data, read_ns = _read_and_hash(io_path, keep=loader_func is None)
             revalidated = snapshot is not None and not expired and digest == snapshot.content_hash
             if revalidated:
                 assert snapshot is not None
                 content = snapshot.content
             else:
+                # What a caller without the cache would do, timed: the loader, or reading and decoding.
+                read_start = perf_counter_ns()
                 if data is not None:
                     content = data.decode("utf-8")
                 else:
                     assert loader_func is not None
                     content = loader_func(path)
+                read_ns += perf_counter_ns() - read_start
                 if not isinstance(content, str):
                     raise OnexError(
                         "template loader must return str",
@@ -439,20 +469,24 @@ class TemplateCache:
                     snapshot.last_access = now
                     self._entries.move_to_end(key)
                     if counted:
+                        if snapshot.label != name:
+                            self._relabel(snapshot, name)
                         snapshot.hit_count += 1
                 else:
                     entry = None  # invalidated or evicted meanwhile: the content is still right
                     metrics = self._metrics
                     if counted and metrics is not None and metrics.collect:
-                        metrics.note_hit(key, snapshot, now)
+                        metrics.note_hit((key[0], name, key[1]), snapshot, now)
                 if counted:
                     self._hits += 1
                     self._c.revalidated += 1
                     self._cached_ns += perf_counter_ns() - start
                     self._cached_n += 1
             else:
-                entry = Entry(key, str(path), content, digest, size, now)
+                entry = Entry(key, name, str(path), content, digest, size, now)
                 entry.set_signature(st, trusted)
+                if snapshot is not None:
+                    entry.names |= snapshot.names
                 if counted:
                     entry.from_get = 1
                     self._c.misses += 1
@@ -476,9 +510,13 @@ class TemplateCache:
                 elapsed = perf_counter_ns() - start
                 self._uncached_ns += elapsed
                 self._uncached_n += 1
+                self._read_ns += read_ns
+                self._read_n += 1
                 metrics = self._metrics
                 if metrics is not None and metrics.collect:
-                    metrics.note_load(key, str(path), digest, size, now, elapsed, counted=counted)
+                    metrics.note_load(
+                        (key[0], name, key[1]), str(path), digest, size, now, elapsed, counted=counted
+                    )
             flight.ok = True
             flight.content = content
             flight.entry = entry
@@ -581,31 +619,33 @@ class TemplateCache:
     def _warm_one(self, name: str, template_type: str, path: Path, loader: Loader | None) -> bool:
         """Load one template unless it is cached and valid; return whether it is now newly cached."""
         start = perf_counter_ns()
-        key = (template_type, name, os.path.realpath(path))
-        st = os.stat(path)
+        raw = os.fspath(path)
+        key = (template_type, self._resolved.get(raw) or self._resolve(raw))  # remembered for later hits
+        st = os.stat(raw)
         with self._lock:
             now = self._clock()
             entry = self._entries.get(key)
             ttl = self._ttl
             if entry is not None and entry.matches(st) and (ttl is None or now - entry.last_access <= ttl):
+                entry.names.add(name)  # the same file of the same type: the same template, one more name
                 return False
             flight = self._flights.get(key)
             if flight is not None:
                 return False  # someone is loading it right now
-            flight = self._flights[key] = Flight()
-        self._lead(key, path, flight, entry, now, loader, start, counted=False)
+            flight = self._flights[key] = Flight(name)
+        self._lead(key, name, path, flight, entry, now, loader, start, counted=False)
         return flight.entry is not None and flight.entry is not entry
 
     # -- invalidation ------------------------------------------------------------------------------------
 
     def invalidate(self, name: str) -> int:
-        """Remove every entry whose template name is ``name`` (any type, any path); return how many."""
+        """Remove every entry asked or warmed up under the name ``name`` (any type, any path); return how many."""
         with self._lock:
-            keys = [key for key in self._entries if key[1] == name]
+            keys = [key for key, entry in self._entries.items() if name in entry.names]
             for key in keys:
                 self._drop(key)
             for key, flight in self._flights.items():
-                if key[1] == name:
+                if flight.name == name or key in keys:
                     flight.no_store = True
             self._c.invalidations += len(keys)
             return len(keys)
@@ -614,8 +654,8 @@ class TemplateCache:
         """Remove every entry; return how many there were."""
         with self._lock:
             count = len(self._entries)
-            self._entries.clear()
-            self._total_bytes = 0
+            for key in list(self._entries):
+                self._drop(key)  # drop() reports the entry's last hits
             for flight in self._flights.values():
                 flight.no_store = True
             self._c.invalidations += count
@@ -635,9 +675,10 @@ class TemplateCache:
         total = hits + c.misses
         avg_uncached = self._uncached_ns / self._uncached_n / 1e6 if self._uncached_n else 0.0
         avg_cached = self._cached_ns / self._cached_n / 1e6 if self._cached_n else 0.0
-        both = self._uncached_n > 0 and self._cached_n > 0
-        saved = hits * (avg_uncached - avg_cached) if both else 0.0
-        improvement = (avg_uncached - avg_cached) / avg_uncached * 100 if both and avg_uncached > 0 else 0.0
+        avg_read = self._avg_read_ms()
+        both = self._read_n > 0 and self._cached_n > 0
+        saved = hits * (avg_read - avg_cached) if both else 0.0
+        improvement = (avg_read - avg_cached) / avg_read * 100 if both and avg_read > 0 else 0.0
         return {
             "hits": hits,
             "misses": c.misses,
@@ -649,22 +690,26 @@ class TemplateCache:
             "total_size_mb": self._total_bytes / _MIB,
             "avg_uncached_load_ms": avg_uncached,
             "avg_cached_load_ms": avg_cached,
-            "time_saved_ms": saved,
+            "time_saved_ms": Milliseconds(saved),
             "improvement_percent": improvement,
             "capacity_usage_percent": len(self._entries) / self.max_templates * 100,
             "memory_usage_percent": self._total_bytes / self.max_size_bytes * 100,
         }
 
+    def _avg_read_ms(self) -> float:
+        return self._read_ns / self._read_n / 1e6 if self._read_n else 0.0
+
     def get_detailed_stats(self) -> DetailedCacheStats:
         """Return :meth:`get_stats` plus ``templates``: one :class:`TemplateInfo` per cached template."""
         with self._lock:
             stats = self._stats_locked()
+            avg_read = self._avg_read_ms()
             entries = list(self._entries.values())
             rows = [
                 (
                     e.hit_count + e.from_get,
                     e.hit_count,
-                    e.key,
+                    (e.key[0], e.label, e.key[1]),
                     e.file_path,
                     e.size_bytes,
                     e.loaded_at,
@@ -676,8 +721,8 @@ class TemplateCache:
         rows.sort(key=lambda row: (-row[0], row[2]))
         templates: list[TemplateInfo] = [
             {
-                "name": key[1],
-                "type": key[0],
+                "name": label[1],
+                "type": label[0],
                 "file_path": file_path,
                 "size_bytes": size,
                 "access_count": access,
@@ -686,9 +731,9 @@ class TemplateCache:
                 "last_accessed_at": self._wall(last),
                 "content_hash": digest,
             }
-            for access, hits, key, file_path, size, loaded, last, digest in rows
+            for access, hits, label, file_path, size, loaded, last, digest in rows
         ]
-        return {**stats, "templates": templates}
+        return {**stats, "avg_read_ms": avg_read, "templates": templates}
 
     def get_counters(self) -> dict[str, int]:
         """Return the raw counters behind the statistics, for diagnosis.

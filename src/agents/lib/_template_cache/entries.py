@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeAlias
 
-Key: TypeAlias = tuple[str, str, str]
-"""An entry's key: ``(template_type, template_name, resolved path)``."""
+_FIXED_POINT = re.compile(r"(?P<head>.*)\.(?P<precision>\d+)(?P<type>[fF])")
+
+
+class Milliseconds(float):
+    """A duration in ms whose fixed-point formatting never hides a non-zero value.
+
+    ``f"{value:.0f}ms"`` of 0.0123 gives ``0.012ms`` (two significant digits) instead of ``0ms``; values the
+    requested precision shows, and every other format, are formatted as a float is.
+    """
+
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        match = _FIXED_POINT.fullmatch(spec)
+        value = float(self)
+        if match is None or value == 0 or not math.isfinite(value):
+            return format(value, spec)
+        precision = int(match["precision"])
+        if abs(value) >= 0.5 * 10.0**-precision:
+            return format(value, spec)
+        needed = 1 - math.floor(math.log10(abs(value)))  # two significant digits
+        return format(value, f"{match['head']}.{needed}{match['type']}")
+
+
+Key: TypeAlias = tuple[str, str]
+"""An entry's key: ``(template_type, resolved path)``. The template name is a label, not part of the key."""
+
+MetricKey: TypeAlias = tuple[str, str, str]
+"""What metrics are counted under: ``(template_type, template_name, resolved path)``."""
 
 
 class Entry:
     """A cached template and the stat signature of the file it was validated against.
 
-    ``mtime_ns`` is ``None`` while the file is "racily clean" (too recently changed for its signature to be
-    trusted): then no signature matches, and every access re-hashes the file.
+    ``label`` is the name it was last asked for (its hits since the last report count under it), ``names``
+    every name it was asked or warmed up for. ``mtime_ns`` is ``None`` while the file is "racily clean" (too
+    recently changed for its signature to be trusted): then no signature matches, and every access re-hashes.
     """
 
     __slots__ = (
@@ -28,9 +58,11 @@ class Entry:
         "hit_count",
         "ino",
         "key",
+        "label",
         "last_access",
         "loaded_at",
         "mtime_ns",
+        "names",
         "reported_hits",
         "size_bytes",
         "st_size",
@@ -39,6 +71,7 @@ class Entry:
     def __init__(
         self,
         key: Key,
+        name: str,
         file_path: str,
         content: str,
         content_hash: str,
@@ -46,6 +79,8 @@ class Entry:
         now: float,
     ) -> None:
         self.key = key
+        self.label = name
+        self.names = {name}
         self.file_path = file_path
         self.content = content
         self.content_hash = content_hash
@@ -59,6 +94,11 @@ class Entry:
         self.from_get = 0  # 1 when a get() call loaded it (that call counts as an access)
         self.hit_count = 0
         self.reported_hits = 0  # how many of hit_count the metrics sink has been given
+
+    @property
+    def metric_key(self) -> MetricKey:
+        """Where the hits since the last report are counted: the type, the current label, the path."""
+        return (self.key[0], self.label, self.key[1])
 
     def set_signature(self, st: os.stat_result, trusted: bool) -> None:
         """Remember ``st`` as the signature of the validated content."""
@@ -78,11 +118,15 @@ class Entry:
 
 
 class Flight:
-    """One in-progress (re)validation or load of a key, shared by all callers that need it."""
+    """One in-progress (re)validation or load of a key, shared by all callers that need it.
 
-    __slots__ = ("content", "done", "entry", "error", "no_store", "ok", "waiters")
+    ``name`` is the template name its leader asked for.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("content", "done", "entry", "error", "name", "no_store", "ok", "waiters")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.done = threading.Event()
         self.waiters = 0
         self.ok = False

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from agents.lib._template_cache.entries import Entry, Key
-from agents.lib.db.sink import TEMPLATE_CACHE_METRICS, BaseMetricsSink, MetricsSink
+from agents.lib._template_cache.entries import Entry, Key, MetricKey
+from agents.lib.db.sink import TEMPLATE_CACHE_METRICS, BaseMetricsSink, MetricsSink, register_exit_hook
 from agents.lib.structured_logger import get_logger
 
 if TYPE_CHECKING:
@@ -76,19 +76,22 @@ class CacheMetrics:
         self._batch_size = batch_size
         self._wall = wall
         self.collect = True
-        self.pending: dict[Key, Pending] = {}
+        self.pending: dict[MetricKey, Pending] = {}
         self.sink_failures = 0
-        self._flush_lock = threading.Lock()
+        # Reentrant: a cache collected by the garbage collector inside a flush, on the flushing thread, closes.
+        self._flush_lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        register_exit_hook(self.flush_at_exit, stage="flush")
 
     # -- collecting (lock held) --
     def fold_hits(self, entry: Entry) -> None:
-        """Move the hits of ``entry`` not yet reported into the pending deltas (lock held)."""
-        pending = self.pending.get(entry.key)
+        """Move the hits of ``entry`` not yet reported into the pending deltas of its label (lock held)."""
+        key = entry.metric_key
+        pending = self.pending.get(key)
         if pending is None:
-            pending = self.pending[entry.key] = Pending(
+            pending = self.pending[key] = Pending(
                 entry.file_path, entry.content_hash, entry.size_bytes, entry.last_access
             )
         elif entry.last_access > pending.last_access:
@@ -102,7 +105,7 @@ class CacheMetrics:
             if entry.hit_count != entry.reported_hits:
                 self.fold_hits(entry)
 
-    def note_hit(self, key: Key, entry: Entry, now: float) -> None:
+    def note_hit(self, key: MetricKey, entry: Entry, now: float) -> None:
         """Count one hit of an entry that is no longer cached (lock held)."""
         pending = self.pending.get(key)
         if pending is None:
@@ -112,7 +115,7 @@ class CacheMetrics:
 
     def note_load(
         self,
-        key: Key,
+        key: MetricKey,
         file_path: str,
         digest: str,
         size: int,
@@ -165,7 +168,7 @@ class CacheMetrics:
                 delivered += len(rows)
             return delivered
 
-    def _row(self, key: Key, p: Pending) -> dict[str, Any]:
+    def _row(self, key: MetricKey, p: Pending) -> dict[str, Any]:
         """One ``"template_cache"`` row (the fields of ``agents.lib.persistence.TemplateCacheDelta``)."""
         return {
             "template_name": key[1],
@@ -180,7 +183,7 @@ class CacheMetrics:
             "last_accessed_at": self._wall(p.last_access),
         }
 
-    def _requeue(self, items: list[tuple[Key, Pending]]) -> None:
+    def _requeue(self, items: list[tuple[MetricKey, Pending]]) -> None:
         with self._lock:
             for key, old in items:
                 new = self.pending.get(key)
@@ -201,11 +204,10 @@ class CacheMetrics:
         )
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop the flush thread (without waiting for it) and close the owned sink; for a collected cache."""
-        self._stop.set()
-        if self._owned is not None:
-            self._owned.close()
+    def flush_at_exit(self) -> None:
+        """Hand what is pending to the sink at interpreter exit (the database sinks write it next)."""
+        if not self._closed:
+            self.flush()
 
     def close(self, timeout: float | None) -> None:
         """Stop the flush thread (waiting up to ``timeout`` s), flush the last deltas, stop collecting."""
@@ -222,7 +224,7 @@ class CacheMetrics:
             self.collect = False
         self.flush()
         if self._owned is not None:
-            self._owned.close()
+            self._owned.close(timeout)
 
 
 def _flush_loop(metrics: CacheMetrics, stop: threading.Event, interval: float) -> None:
