@@ -161,7 +161,7 @@ PUBLIC_API: dict[str, set[str]] = {
         "TemplateCacheStore",
     },
     "agents.lib.db.stores.base": {"MetricKind", "Store"},
-    "agents.lib.db.stores.analytics": {"p95"},
+    "agents.lib.db.stores.analytics": {"breakdown", "p95"},
     "agents.lib.db.stores.events": {"EventMetricsStore", "event_row"},
     "agents.lib.db.stores.generation": {"GenerationSession", "GenerationStore", "generation_row"},
     "agents.lib.db.stores.mixins": {"MixinCompatibility", "MixinStore"},

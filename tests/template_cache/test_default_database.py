@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from agents.lib.config import reset_settings
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.template_cache import TemplateCache
 from tests._services.postgres import postgres_db_dsn, postgres_dsn, postgres_service
-from tests.template_cache.conftest import write
+from tests.template_cache.conftest import run_quick_start_example_1, write
 
 __all__ = ["postgres_db_dsn", "postgres_dsn", "postgres_service"]
 
@@ -113,34 +111,11 @@ def test_a_cache_in_a_reference_cycle_is_flushed_by_the_garbage_collector(data_d
     assert [(r["template_name"], r["hit_count"], r["miss_count"]) for r in rows] == [("T", 1, 1)]
 
 
-def _guide_example_1(templates: Path) -> str:
-    from tests.template_cache.test_guide_examples import quick_start_example_1
-
-    return quick_start_example_1(templates)
-
-
-def _templates(root: Path) -> Path:
-    for node_type in ("effect", "compute", "reducer", "orchestrator"):
-        write(
-            root / f"{node_type}_template.py", f"class {{{{ node_name }}}}(Node{node_type.title()}):\n    pass\n"
-        )
-    return root
-
-
 def test_the_guide_example_1_without_close_records_its_metrics_at_exit(
     configured_dsn: str, tmp_path: Path
 ) -> None:
     """Quick Start Example 1 never calls close(): its counters are written when the interpreter exits."""
-    templates = _templates(tmp_path / "templates")
-    run = subprocess.run(
-        [sys.executable, "-c", _guide_example_1(templates)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
+    run = run_quick_start_example_1(tmp_path)
     assert run.stdout.splitlines()[0] == "Cache hit rate: 100.0%"
     rows = asyncio.run(_rows(configured_dsn))
     assert sorted(

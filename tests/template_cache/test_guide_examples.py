@@ -11,8 +11,7 @@ import orjson
 import pytest
 
 from agents.lib.template_cache import TemplateCache
-from tests._guide import code_blocks
-from tests.template_cache.conftest import BASE_MTIME_NS, write
+from tests.template_cache.conftest import BASE_MTIME_NS, quick_start_example_1, write
 
 
 @pytest.fixture
@@ -149,17 +148,6 @@ def test_stream_2_advanced_usage(templates: Path) -> None:
     assert "{{timestamp}}" not in content
     again, hit = cache.get("ProcessedTemplate", "EFFECT", templates / "template.py", load_with_preprocessing)
     assert (again, hit) == (content, True)  # the preprocessed content is what is cached
-
-
-def quick_start_example_1(templates: Path) -> str:
-    """The guide's Quick Start Example 1, as written; only its placeholder paths name real files."""
-    blocks = dict(code_blocks("Quick Start Examples", "python"))
-    block = blocks["Example 1: Basic Code Generation with Caching"]
-    assert 'Path("/path/to/effect_template.py")' in block and 'Path("/path/to/templates")' in block
-    # The example's template lives in the directory it warms up (the reader fills in both paths).
-    return block.replace("/path/to/effect_template.py", str(templates / "effect_template.py")).replace(
-        "/path/to/templates", str(templates)
-    )
 
 
 def test_quick_start_example_1(templates: Path, capsys: pytest.CaptureFixture[str]) -> None:

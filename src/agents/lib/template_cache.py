@@ -700,51 +700,34 @@ class TemplateCache:
         return self._read_ns / self._read_n / 1e6 if self._read_n else 0.0
 
     def get_detailed_stats(self) -> DetailedCacheStats:
-        """Return :meth:`get_stats` plus ``templates``: one :class:`TemplateInfo` per cached template."""
+        """Return :meth:`get_stats` plus ``avg_read_ms`` and ``templates`` (one :class:`TemplateInfo` each)."""
         with self._lock:
             stats = self._stats_locked()
             avg_read = self._avg_read_ms()
-            entries = list(self._entries.values())
-            rows = [
-                (
-                    e.hit_count + e.from_get,
-                    e.hit_count,
-                    (e.key[0], e.label, e.key[1]),
-                    e.file_path,
-                    e.size_bytes,
-                    e.loaded_at,
-                    e.last_access,
-                    e.content_hash,
-                )
+            entries = sorted(
+                self._entries.values(), key=lambda e: (-(e.hit_count + e.from_get), e.key[0], e.label, e.key[1])
+            )
+            templates: list[TemplateInfo] = [
+                {
+                    "name": e.label,
+                    "type": e.key[0],
+                    "file_path": e.file_path,
+                    "size_bytes": e.size_bytes,
+                    "access_count": e.hit_count + e.from_get,
+                    "hit_count": e.hit_count,
+                    "loaded_at": self._wall(e.loaded_at),
+                    "last_accessed_at": self._wall(e.last_access),
+                    "content_hash": e.content_hash,
+                }
                 for e in entries
             ]
-        rows.sort(key=lambda row: (-row[0], row[2]))
-        templates: list[TemplateInfo] = [
-            {
-                "name": label[1],
-                "type": label[0],
-                "file_path": file_path,
-                "size_bytes": size,
-                "access_count": access,
-                "hit_count": hits,
-                "loaded_at": self._wall(loaded),
-                "last_accessed_at": self._wall(last),
-                "content_hash": digest,
-            }
-            for access, hits, label, file_path, size, loaded, last, digest in rows
-        ]
         return {**stats, "avg_read_ms": avg_read, "templates": templates}
 
     def get_counters(self) -> dict[str, int]:
-        """Return the raw counters behind the statistics, for diagnosis.
+        """Return the raw counters behind the statistics, for diagnosis (docs/template_cache.md, "Statistics").
 
-        ``hits`` = ``coalesced`` (waited for another caller's load) + ``revalidated`` (re-hashed, unchanged) +
-        plain stat-validated hits; ``misses`` = ``cold`` + ``changed`` + ``expired`` + ``failed`` (raised);
-        ``oversize`` counts loads served but not cached, ``loads`` loader calls (``warmup_loads`` included),
-        ``evictions_by_count`` + ``evictions_by_size`` = ``evictions``, ``expirations`` entries dropped for
-        TTL without being asked for, ``sink_failures`` metrics batches the sink rejected. Two gauges describe
-        the moment of the call: ``in_flight`` (loads or re-validations running) and ``waiting`` (calls waiting
-        for one of them).
+        ``hits`` = ``coalesced`` + ``revalidated`` + plain hits; ``misses`` = ``cold`` + ``changed`` +
+        ``expired`` + ``failed``; ``in_flight`` and ``waiting`` are gauges of the moment of the call.
         """
         with self._lock:
             return {
