@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agents.lib.persistence import CodegenPersistence
 from tests._services.postgres import (
     backend_dsn,
     postgres_db_dsn,
@@ -17,3 +22,13 @@ __all__ = [
     "postgres_service",
     "restartable_postgres",
 ]
+
+
+@pytest.fixture
+async def store(backend_dsn: str) -> AsyncIterator[CodegenPersistence]:
+    """A persistence on an empty database that flushes only when asked (or every minute)."""
+    persistence = CodegenPersistence(backend_dsn, flush_interval_s=60.0)
+    try:
+        yield persistence
+    finally:
+        await persistence.close()

@@ -1,21 +1,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from agents.lib.persistence import CodegenPersistence, SqlitePool, TemplateCacheDelta
-
-
-@pytest.fixture
-async def store(backend_dsn: str) -> AsyncIterator[CodegenPersistence]:
-    persistence = CodegenPersistence(backend_dsn, flush_interval_s=60.0)
-    try:
-        yield persistence
-    finally:
-        await persistence.close()
 
 
 def _nearest_rank_p95(values: list[float]) -> float:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -13,15 +12,6 @@ from agents.lib.db import create_engine
 from agents.lib.db.schema import mixin_compatibility_matrix
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.persistence import CodegenPersistence, TemplateCacheDelta
-
-
-@pytest.fixture
-async def store(backend_dsn: str) -> AsyncIterator[CodegenPersistence]:
-    persistence = CodegenPersistence(backend_dsn, flush_interval_s=60.0)
-    try:
-        yield persistence
-    finally:
-        await persistence.close()
 
 
 async def test_mixin_pair_is_canonical_and_counts_increment(store: CodegenPersistence) -> None:

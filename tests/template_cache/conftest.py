@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agents.lib.template_cache import TemplateCache
+from tests._guide import code_blocks
 
 # A fixed point in the past (2023-11-14T22:13:20Z), so written files are never "racily clean" by mtime.
 BASE_MTIME_NS = 1_700_000_000 * 1_000_000_000
@@ -67,6 +70,37 @@ def replace_atomically(path: Path, text: str) -> None:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def quick_start_example_1(templates: Path) -> str:
+    """The guide's Quick Start Example 1, as written; only its placeholder paths name real files."""
+    blocks = dict(code_blocks("Quick Start Examples", "python"))
+    block = blocks["Example 1: Basic Code Generation with Caching"]
+    assert 'Path("/path/to/effect_template.py")' in block and 'Path("/path/to/templates")' in block
+    # The example's template lives in the directory it warms up (the reader fills in both paths).
+    return block.replace("/path/to/effect_template.py", str(templates / "effect_template.py")).replace(
+        "/path/to/templates", str(templates)
+    )
+
+
+def run_quick_start_example_1(root: Path) -> subprocess.CompletedProcess[str]:
+    """Run Example 1 in a fresh interpreter (cwd ``root``), on four template files under ``root/templates``."""
+    templates = root / "templates"
+    for node_type in ("effect", "compute", "reducer", "orchestrator"):
+        write(
+            templates / f"{node_type}_template.py",
+            f"class {{{{ node_name }}}}(Node{node_type.title()}):\n    pass\n",
+        )
+    run = subprocess.run(
+        [sys.executable, "-c", quick_start_example_1(templates)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return run
 
 
 @pytest.fixture

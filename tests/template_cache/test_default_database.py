@@ -14,7 +14,7 @@ from agents.lib.config import reset_settings
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.template_cache import TemplateCache
 from tests._services.postgres import postgres_db_dsn, postgres_dsn, postgres_service
-from tests.template_cache.conftest import write
+from tests.template_cache.conftest import run_quick_start_example_1, write
 
 __all__ = ["postgres_db_dsn", "postgres_dsn", "postgres_service"]
 
@@ -77,15 +77,53 @@ def test_persistence_off_starts_nothing_and_writes_nothing(data_dir: Path, tmp_p
     assert not (data_dir / "agents.db").exists()
 
 
-def test_a_cache_dropped_without_close_stops_its_database_thread(data_dir: Path, tmp_path: Path) -> None:
-    import gc
-
+def test_a_cache_dropped_without_close_writes_its_metrics_and_stops_its_thread(
+    configured_dsn: str, tmp_path: Path
+) -> None:
     before = _persistence_threads()
     path = write(tmp_path / "t.py", "x")
     cache = TemplateCache(metrics_flush_interval_seconds=None)
     cache.get("T", "EFFECT", path)
     assert cache.flush_metrics() == 1
     assert _persistence_threads() == before + 1
-    del cache
-    gc.collect()
+    cache.get("T", "EFFECT", path)  # pending when the cache is dropped
+    cache.get("T", "EFFECT", path)
+    del cache  # no cycle holds a cache: it is finalized here, and its finalizer waits for the write
     assert _persistence_threads() == before
+    rows = asyncio.run(_rows(configured_dsn))
+    assert [(r["template_name"], r["hit_count"], r["miss_count"], r["load_count"]) for r in rows] == [
+        ("T", 2, 1, 1)
+    ]
+
+
+def test_a_cache_in_a_reference_cycle_is_flushed_by_the_garbage_collector(data_dir: Path, tmp_path: Path) -> None:
+    import gc
+
+    path = write(tmp_path / "t.py", "x")
+    holder: dict[str, object] = {}
+    cache = TemplateCache()  # with its flush thread
+    holder["cache"], holder["self"] = cache, holder
+    cache.get("T", "EFFECT", path)
+    cache.get("T", "EFFECT", path)
+    del cache, holder
+    gc.collect()
+    rows = asyncio.run(_rows(f"sqlite:///{data_dir / 'agents.db'}"))
+    assert [(r["template_name"], r["hit_count"], r["miss_count"]) for r in rows] == [("T", 1, 1)]
+
+
+def test_the_guide_example_1_without_close_records_its_metrics_at_exit(
+    configured_dsn: str, tmp_path: Path
+) -> None:
+    """Quick Start Example 1 never calls close(): its counters are written when the interpreter exits."""
+    run = run_quick_start_example_1(tmp_path)
+    assert run.stdout.splitlines()[0] == "Cache hit rate: 100.0%"
+    rows = asyncio.run(_rows(configured_dsn))
+    assert sorted(
+        (r["template_name"], r["template_type"], r["hit_count"], r["miss_count"], r["load_count"]) for r in rows
+    ) == [
+        ("NodeDatabaseEffect", "EFFECT", 1, 0, 0),  # the example's get: a hit on the warmed file
+        ("compute_template", "COMPUTE", 0, 0, 1),  # the warmup loads, under the files' names
+        ("effect_template", "EFFECT", 0, 0, 1),
+        ("orchestrator_template", "ORCHESTRATOR", 0, 0, 1),
+        ("reducer_template", "REDUCER", 0, 0, 1),
+    ]

@@ -172,3 +172,35 @@ def test_close_flushes_and_stops_collecting(tmp_path: Path) -> None:
     cache.get("T", "EFFECT", path)
     assert cache.flush_metrics() == 0
     assert len(sink.batches) == 1
+
+
+def test_a_generic_sink_gets_template_cache_rows(tmp_path: Path) -> None:
+    from agents.lib.db.sink import TEMPLATE_CACHE_METRICS, MemoryMetricsSink
+    from agents.lib.persistence import TemplateCacheDelta
+
+    sink = MemoryMetricsSink()
+    clock = FakeClock()
+    cache = TemplateCache(
+        metrics_sink=sink, metrics_flush_interval_seconds=None, clock=clock, racy_window_seconds=0
+    )
+    path = write(tmp_path / "t.py", "abc")
+    for _ in range(3):
+        cache.get("T", "EFFECT", path)
+    assert cache.flush_metrics() == 1
+    (row,) = sink.rows(TEMPLATE_CACHE_METRICS)
+    assert sink.kinds() == [TEMPLATE_CACHE_METRICS]
+    load_ms = row.pop("load_time_ms")
+    assert load_ms > 0
+    assert row == {
+        "template_name": "T",
+        "template_type": "EFFECT",
+        "file_path": str(path),
+        "content_hash": sha256_of(path),
+        "size_bytes": 3,
+        "hits": 2,
+        "misses": 1,
+        "loads": 1,
+        "last_accessed_at": row["last_accessed_at"],
+    }
+    assert row["last_accessed_at"].tzinfo is UTC
+    TemplateCacheDelta(**row, load_time_ms=load_ms)  # exactly the fields of the store's record

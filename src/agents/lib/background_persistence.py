@@ -1,15 +1,8 @@
-"""CodegenPersistence for synchronous code: a private event loop on a thread of its own.
+"""CodegenPersistence for synchronous code: a private event loop on a thread of its own, started on first use.
 
-:class:`~agents.lib.persistence.CodegenPersistence` is async. Code that has no event loop of its own, such as a
-:class:`~agents.lib.template_cache.TemplateCache` flushing its metrics from a background thread, uses a
-:class:`BackgroundPersistence`: the first call starts one daemon thread running an event loop and opens the
-persistence there (the configured database unless a DSN is given); :meth:`BackgroundPersistence.call` runs a
-coroutine on that loop and waits for its result; :meth:`BackgroundPersistence.close` flushes, closes the
-database and stops the thread. Nothing is started until the first call.
-
-A database outage does not raise from metric writes (the persistence keeps rows in its bounded buffer and
-writes them when the database returns); a call that takes longer than ``timeout_seconds`` raises
-``OnexError`` with code ``TIMEOUT``.
+Its :meth:`BackgroundPersistence.metrics_sink` is the database :class:`~agents.lib.db.sink.MetricsSink` of code
+that has no event loop (the template cache's default sink). Still open at interpreter exit, it flushes and closes
+within a bounded time. See docs/persistence.md, "Synchronous code".
 """
 
 from __future__ import annotations
@@ -17,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from agents.lib.db.sink import BaseMetricsSink, MetricsSink, register_exit_hook
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.structured_logger import get_logger
@@ -29,9 +23,17 @@ __all__ = ["BackgroundPersistence"]
 T = TypeVar("T")
 _log = get_logger(__name__, component="persistence")
 
+_EXIT_TIMEOUT_S = 10.0
+"""How long interpreter exit waits for a background persistence to write what it holds."""
+
 
 class BackgroundPersistence:
-    """Runs a :class:`CodegenPersistence` on a private event loop thread; see the module docstring."""
+    """Runs a :class:`CodegenPersistence` on a private event loop thread of its own.
+
+    ``dsn`` ``None`` means the configured database. :meth:`call` runs a coroutine there and waits for it (a
+    call that takes longer than ``timeout_seconds`` raises ``OnexError(TIMEOUT)``); :meth:`metrics_sink`
+    hands rows over without waiting; :meth:`close` flushes, closes the database and stops the thread.
+    """
 
     def __init__(self, dsn: str | None = None, *, timeout_seconds: float = 30.0) -> None:
         self._dsn = dsn
@@ -41,6 +43,8 @@ class BackgroundPersistence:
         self._thread: threading.Thread | None = None
         self._persistence: CodegenPersistence | None = None
         self._closed = False
+        self._sink = _BackgroundSink(self)
+        register_exit_hook(self._close_at_exit, stage="close")
 
     def __repr__(self) -> str:
         """Say whether the thread runs."""
@@ -52,7 +56,12 @@ class BackgroundPersistence:
         """Whether the loop thread has been started (and not yet stopped)."""
         return self._thread is not None
 
-    def _start(self) -> tuple[asyncio.AbstractEventLoop, CodegenPersistence]:
+    def _running(self) -> tuple[asyncio.AbstractEventLoop, CodegenPersistence]:
+        """Return the loop and the persistence, starting them on first use (lock held by the caller)."""
+        if self._closed:
+            raise OnexError("the background persistence is closed", ErrorCode.OPERATION_FAILED)
+        if self._loop is not None and self._persistence is not None:
+            return self._loop, self._persistence
         loop = asyncio.new_event_loop()
 
         def run() -> None:
@@ -71,12 +80,7 @@ class BackgroundPersistence:
     def call(self, operation: Callable[[CodegenPersistence], Awaitable[T]]) -> T:
         """Run ``operation(persistence)`` on the loop thread and return its result (blocks the caller)."""
         with self._lock:
-            if self._closed:
-                raise OnexError("the background persistence is closed", ErrorCode.OPERATION_FAILED)
-            if self._loop is None or self._persistence is None:
-                loop, persistence = self._start()
-            else:
-                loop, persistence = self._loop, self._persistence
+            loop, persistence = self._running()
 
         async def run() -> T:
             return await operation(persistence)
@@ -92,18 +96,22 @@ class BackgroundPersistence:
                 {"timeout_seconds": self.timeout_seconds},
             ) from None
 
-    def write_template_metrics(self, records: list[dict[str, Any]]) -> None:
-        """Write a TemplateCache's metric records in one batch (a ``metrics_sink``; blocks the caller)."""
+    def metrics_sink(self) -> MetricsSink:
+        """Return a :class:`~agents.lib.db.sink.MetricsSink` writing to this persistence, from any thread.
 
-        async def write(persistence: CodegenPersistence) -> int:
-            persistence.template_cache_sink()(records)
-            return await persistence.flush()
+        ``write`` never waits: the rows are handed to the loop thread (started if needed) and buffered there,
+        then written with the persistence's next batch (at the latest when this is closed). Rows written after
+        :meth:`close` are dropped. Nothing is kept, and nothing is started, while ``ENABLE_METRICS`` is false.
+        """
+        return self._sink
 
-        self.call(write)
-
-    def metrics_sink(self) -> Callable[[list[dict[str, Any]]], None]:
-        """Return a ``metrics_sink`` for a TemplateCache (:meth:`write_template_metrics`)."""
-        return self.write_template_metrics
+    def _submit(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        copies = [dict(row) for row in rows]
+        with self._lock:
+            if self._closed:
+                return
+            loop, persistence = self._running()
+            loop.call_soon_threadsafe(persistence.metrics_sink().write, kind, copies)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Flush and close the persistence, stop the loop, wait up to ``timeout`` s for the thread; idempotent."""
@@ -124,5 +132,20 @@ class BackgroundPersistence:
             _log.warning("closing the background persistence failed", metadata={"error": repr(exc)})
         finally:
             loop.call_soon_threadsafe(loop.stop)
-            if thread is not threading.current_thread():
-                thread.join(timeout)
+            thread.join(timeout)
+
+    def _close_at_exit(self) -> None:
+        self.close(min(self.timeout_seconds, _EXIT_TIMEOUT_S))
+
+
+class _BackgroundSink(BaseMetricsSink):
+    """The :class:`~agents.lib.db.sink.MetricsSink` of a :class:`BackgroundPersistence`."""
+
+    def __init__(self, owner: BackgroundPersistence) -> None:
+        self._owner = owner
+
+    def _write(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            self._owner._submit(kind, rows)
+        except Exception as exc:  # a sink never raises into its producer
+            _log.warning("metrics could not be handed to the database thread", metadata={"error": repr(exc)})

@@ -217,7 +217,7 @@ async def generate_microservice(
             owned_persistence = persistence = CodegenPersistence()
         cache = TemplateCache(
             enable_persistence=persistence is not None,
-            metrics_sink=persistence.template_cache_sink() if persistence is not None else None,
+            metrics_sink=persistence.metrics_sink() if persistence is not None else None,
             metrics_flush_interval_seconds=None,
         )
         engine = TemplateEngine(cache)

@@ -40,6 +40,7 @@ from agents.lib.codegen.builder import MixinRecommender, build_node_spec
 from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.spec import NodeSpec
 from agents.lib.codegen.verify import VerificationReport, verify_generated
+from agents.lib.db.sink import GENERATION_METRICS
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.prd_analyzer import PRDAnalysis
@@ -400,6 +401,7 @@ class ParallelGenerator:
     async def _record_metrics(
         self, results: Sequence[GenerationResult], session_id: UUID | str | None, stats: BatchStats
     ) -> None:
+        """Write one ``"generation"`` row per job and one per batch through the persistence's metrics sink."""
         if not self.enable_metrics or (self._closed and self._persistence is None):
             return
         try:
@@ -408,33 +410,35 @@ class ParallelGenerator:
                 self._persistence = CodegenPersistence()
             persistence = self._persistence
             parallel = self.max_workers > 1 and len(results) > 1
-            for result in results:
-                await persistence.record_generation_metric(
-                    node_type=result.node_type,
-                    phase="job",
-                    duration_ms=result.duration_ms,
-                    session_id=session_id,
-                    parallel=parallel,
-                    worker_count=self.max_workers,
-                    success=result.success,
-                    context={"job_id": str(result.job_id), "error_code": result.error_code},
-                )
-            await persistence.record_generation_metric(
-                node_type="BATCH",
-                phase="batch",
-                duration_ms=stats.wall_ms,
-                session_id=session_id,
-                parallel=parallel,
-                worker_count=self.max_workers,
-                speedup=stats.speedup,
-                success=stats.failed == 0,
-                context={
-                    "jobs": stats.jobs,
-                    "failed": stats.failed,
-                    "busy_ms": round(stats.busy_ms, 3),
-                    "cores_used": round(stats.cores_used, 3),
-                },
+            common = {"session_id": session_id, "parallel": parallel, "worker_count": self.max_workers}
+            rows: list[dict[str, Any]] = [
+                {
+                    **common,
+                    "node_type": result.node_type,
+                    "phase": "job",
+                    "duration_ms": result.duration_ms,
+                    "success": result.success,
+                    "context": {"job_id": str(result.job_id), "error_code": result.error_code},
+                }
+                for result in results
+            ]
+            rows.append(
+                {
+                    **common,
+                    "node_type": "BATCH",
+                    "phase": "batch",
+                    "duration_ms": stats.wall_ms,
+                    "speedup": stats.speedup,
+                    "success": stats.failed == 0,
+                    "context": {
+                        "jobs": stats.jobs,
+                        "failed": stats.failed,
+                        "busy_ms": round(stats.busy_ms, 3),
+                        "cores_used": round(stats.cores_used, 3),
+                    },
+                }
             )
+            persistence.metrics_sink().write(GENERATION_METRICS, rows)  # nothing is kept if ENABLE_METRICS=false
             await persistence.flush()
         except Exception as exc:  # metrics must never break generation
             _log.warning("Recording generation metrics failed", metadata={"error": str(exc)})

@@ -1,79 +1,9 @@
 """Template cache (user guide, Stream 2): LRU by count and bytes, TTL from last access, cheap validation.
 
-``TemplateCache.get(template_name, template_type, file_path, loader_func)`` returns ``(content, hit)``.
-
-Keys
-    An entry is keyed by ``(template_type, template_name, resolved path)``: the same name under another type or
-    path is another entry. Absolute paths are resolved (``os.path.realpath``) once and remembered; relative
-    paths are resolved on every call, because the answer depends on the working directory.
-
-Validation on a hit
-    A hit costs one ``os.stat`` of the file: its signature ``(st_mtime_ns, st_size, st_ino, st_ctime_ns)`` is
-    compared with the one taken when the entry was loaded. Only when the signature changed is the file read
-    and hashed (SHA-256); an unchanged hash keeps the entry (with the new signature) and counts as a hit, a
-    changed hash reloads it through the loader and counts as a miss. A file whose mtime is less than
-    ``racy_window_seconds`` (default 2 s) old when it is stat'ed may still change within one tick of the
-    filesystem's clock without changing its signature, so such an entry is re-hashed on every access until
-    its file is older than that window (the "racily clean" rule of Git's index).
-
-    The hash is of the file's bytes, not of what the loader returns: a loader may preprocess freely.
-
-Missing files
-    A file that cannot be stat'ed is never a hit: ``get`` removes the entry, counts a miss and raises the
-    ``OSError`` from ``os.stat`` -- for a deleted file, :class:`FileNotFoundError` -- without calling the
-    loader. A loader's own exceptions propagate unchanged.
-
-Eviction
-    Sizes are the UTF-8 byte length of the content. When an insert exceeds ``max_templates`` or
-    ``max_size_mb`` (MiB, 1024 * 1024 bytes), entries whose TTL ran out are dropped first (counted as
-    expirations), then least recently used ones (counted as evictions). A template larger than the byte
-    limit is returned but not cached; it counts as a miss (and as ``oversize`` in :meth:`get_counters`).
-    TTL counts from the last access, on the injectable ``clock`` (``time.monotonic`` by default).
-
-Concurrency
-    One lock guards the bookkeeping; it is never held while a file is read or a loader runs. Concurrent
-    calls that need the same key to be (re)validated or loaded share one "flight": the first caller does the
-    work, the others wait for its result. Such a waiter counts as a **hit** (``coalesced`` in
-    :meth:`get_counters`) and gets ``hit=True`` when the leader succeeds, because its call did not load
-    anything; when the leader's load raises, every waiter re-raises that exception, counts a miss, and nothing
-    is cached. Loads of different keys run in parallel. Every ``get`` call counts exactly one hit or one
-    miss, so ``hits + misses`` equals the number of ``get`` calls. :meth:`warmup` loads are not ``get`` calls
-    and count as neither (see ``warmup_loads``); their load times do feed ``avg_uncached_load_ms``.
-
-Timing
-    ``avg_cached_load_ms`` is the mean wall time of ``get`` calls that were hits (stat validation, any
-    re-hash and any wait for another thread's load included), measured on a sample: every hit that
-    re-hashed or waited, and one in eight of the plain hits (the 1st, 9th, 17th... hit of the cache), since
-    reading the clock would be a noticeable part of a plain hit; ``avg_uncached_load_ms`` the mean of
-    successful loads (stat, read, hash, loader and bookkeeping). ``time_saved_ms`` is
-    ``hits * (avg_uncached_load_ms - avg_cached_load_ms)`` and ``improvement_percent`` the same difference
-    as a percentage of ``avg_uncached_load_ms``; both are 0 until there is at least one hit and one load,
-    and both go negative if hits were slower than loads.
-
-Persistence (metrics sink)
-    With ``enable_persistence=True`` (the default), per-template deltas of hits, misses, loads and load time
-    reach the ``template_cache_metadata`` table of the configured database (``DATABASE_URL``, else
-    ``POSTGRES_*``, else the embedded SQLite file): the first flush with something to write starts a
-    :class:`~agents.lib.background_persistence.BackgroundPersistence` (one thread with its own event loop),
-    and :meth:`TemplateCache.close` closes it. Pass ``metrics_sink``, a callable taking a ``list`` of ``dict``
-    records (see :class:`MetricsRecord` for the keys), to send them elsewhere (an application that already
-    has a :class:`~agents.lib.persistence.CodegenPersistence` passes its ``template_cache_sink()``). The
-    deltas are accumulated in memory and handed to the sink in batches of at
-    most ``metrics_batch_size`` records, from a daemon thread every ``metrics_flush_interval_seconds`` (no
-    thread when that is ``None``), from :meth:`TemplateCache.flush_metrics`, and on
-    :meth:`TemplateCache.close` / :meth:`TemplateCache.cleanup_async`. The sink is never called inside
-    ``get``. Calls to the sink are serialized. A sink that raises loses nothing: the batch is merged back
-    into the pending deltas, the failure is logged and counted (``sink_failures``), and ``get`` is not
-    affected. Only ``get`` calls that returned content are reported (a failed call has no template to
-    attribute it to). With ``enable_persistence=False`` nothing is collected and no thread is started.
-
-Warmup file convention
-    ``warmup(templates_dir, template_types)`` loads, for each type ``T`` (matched case-insensitively):
-    every regular file directly in ``templates_dir`` whose name contains ``T`` (``effect_template.py`` is
-    an ``EFFECT`` template), and every regular file anywhere under a subdirectory of ``templates_dir`` named
-    ``T`` (``templates/effect/api.py``). Hidden files and directories (``.name``) are skipped. The template
-    name is the file's stem; the type is ``T`` as given. Further ``(name, type, path)`` triples can be passed
-    as ``files``. It returns how many templates it loaded into the cache.
+``TemplateCache.get(template_name, template_type, file_path, loader_func)`` returns ``(content, hit)``. A hit
+costs one ``os.stat``; the file is re-hashed only when its signature changed. Metrics go to a
+:class:`~agents.lib.db.sink.MetricsSink` in batches (by default the configured database). The exact rules
+(keys, validation, eviction, concurrency, timing, metrics): docs/template_cache.md.
 """
 
 from __future__ import annotations
@@ -85,14 +15,22 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePath
 from time import perf_counter_ns
 from types import TracebackType
-from typing import Any, Final, TypeAlias, TypedDict
+from typing import Final, TypeAlias, TypedDict
 
+from agents.lib._template_cache.entries import Counters, Entry, Flight, Key, Milliseconds, files_for_type
+from agents.lib._template_cache.metrics import (
+    CacheMetrics,
+    DefaultDatabaseSink,
+    RecordCallback,
+    WallClock,
+    as_sink,
+)
 from agents.lib._threads import run_on_own_thread
+from agents.lib.db import sink as _sink
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.structured_logger import get_logger
 
@@ -113,15 +51,15 @@ _MIB: Final = 1024 * 1024
 _READ_CHUNK: Final = 1 << 20
 _RESOLVE_MEMO_LIMIT: Final = 4096
 _PLATFORM_PATH: Final = type(Path())
+_GC_CLOSE_TIMEOUT_S: Final = 5.0  # how long a collected cache waits for its flush thread and database sink
 _HIT_TIMING_MASK: Final = 7  # the fast hit path times one hit in 8: reading the clock is ~1.5% of a hit
 
 Loader: TypeAlias = Callable[[Path], str]
 """A function that turns a template file into its content."""
 
-MetricsSink: TypeAlias = Callable[[list[dict[str, Any]]], None]
-"""A callable that receives batches of :class:`MetricsRecord` dicts (see the module docstring)."""
-
-_Key: TypeAlias = tuple[str, str, str]
+MetricsSink: TypeAlias = _sink.MetricsSink | RecordCallback
+"""What ``metrics_sink=`` takes: a :class:`agents.lib.db.sink.MetricsSink`, or a callable taking lists of
+:class:`MetricsRecord` dicts."""
 
 
 class CacheStats(TypedDict):
@@ -163,8 +101,13 @@ class TemplateInfo(TypedDict):
 
 
 class DetailedCacheStats(CacheStats):
-    """:class:`CacheStats` plus ``templates``, sorted by ``access_count``, most accessed first."""
+    """:class:`CacheStats` plus ``avg_read_ms`` and ``templates`` (sorted by ``access_count``, most first).
 
+    ``avg_read_ms`` is the mean cost of a load without the cache (the loader, or reading and decoding the
+    file): what ``time_saved_ms`` and ``improvement_percent`` compare the hits with.
+    """
+
+    avg_read_ms: float
     templates: list[TemplateInfo]
 
 
@@ -204,150 +147,25 @@ def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def _read_and_hash(path: str, keep: bool) -> tuple[str, bytes | None]:
-    """Return the SHA-256 hex digest of the file and, if ``keep``, its bytes (else read in chunks)."""
+def _read_and_hash(path: str, keep: bool) -> tuple[str, bytes | None, int]:
+    """Return the SHA-256 hex digest of the file and, if ``keep``, its bytes and the ns it took to read them.
+
+    Without ``keep`` the file is hashed in chunks and the time is 0 (the loader's own read is what is timed).
+    """
+    start = perf_counter_ns()
     with open(path, "rb") as handle:
         if keep:
             data = handle.read()
-            return hashlib.sha256(data).hexdigest(), data
+            read_ns = perf_counter_ns() - start
+            return hashlib.sha256(data).hexdigest(), data, read_ns
         digest = hashlib.sha256()
         while chunk := handle.read(_READ_CHUNK):
             digest.update(chunk)
-        return digest.hexdigest(), None
-
-
-class _Entry:
-    """A cached template and the stat signature of the file it was validated against.
-
-    ``mtime_ns`` is ``None`` while the file is "racily clean" (too recently changed for its signature to be
-    trusted): then no signature matches, and every access re-hashes the file.
-    """
-
-    __slots__ = (
-        "content",
-        "content_hash",
-        "ctime_ns",
-        "file_path",
-        "from_get",
-        "hit_count",
-        "ino",
-        "key",
-        "last_access",
-        "loaded_at",
-        "mtime_ns",
-        "reported_hits",
-        "size_bytes",
-        "st_size",
-    )
-
-    def __init__(
-        self,
-        key: _Key,
-        file_path: str,
-        content: str,
-        content_hash: str,
-        size_bytes: int,
-        now: float,
-    ) -> None:
-        self.key = key
-        self.file_path = file_path
-        self.content = content
-        self.content_hash = content_hash
-        self.size_bytes = size_bytes
-        self.mtime_ns: int | None = None
-        self.ctime_ns = 0
-        self.st_size = 0
-        self.ino = 0
-        self.loaded_at = now
-        self.last_access = now
-        self.from_get = 0  # 1 when a get() call loaded it (that call counts as an access)
-        self.hit_count = 0
-        self.reported_hits = 0  # how many of hit_count the metrics sink has been given
-
-    def set_signature(self, st: os.stat_result, trusted: bool) -> None:
-        """Remember ``st`` as the signature of the validated content."""
-        self.mtime_ns = st.st_mtime_ns if trusted else None
-        self.ctime_ns = st.st_ctime_ns
-        self.st_size = st.st_size
-        self.ino = st.st_ino
-
-    def matches(self, st: os.stat_result) -> bool:
-        """Whether ``st`` is the remembered (trusted) signature."""
-        return (
-            self.mtime_ns == st.st_mtime_ns
-            and self.st_size == st.st_size
-            and self.ino == st.st_ino
-            and self.ctime_ns == st.st_ctime_ns
-        )
-
-
-class _Flight:
-    """One in-progress (re)validation or load of a key, shared by all callers that need it."""
-
-    __slots__ = ("content", "done", "entry", "error", "no_store", "ok", "waiters")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.waiters = 0
-        self.ok = False
-        self.content = ""
-        self.entry: _Entry | None = None
-        self.error: BaseException | None = None
-        self.no_store = False
-
-
-@dataclass(slots=True)
-class _Pending:
-    """Metric deltas of one template since the last batch."""
-
-    file_path: str
-    content_hash: str
-    size_bytes: int
-    last_access: float
-    hits: int = 0
-    misses: int = 0
-    loads: int = 0
-    load_ns: int = 0
-
-
-@dataclass(slots=True)
-class _Counters:
-    """Raw event counters; see :meth:`TemplateCache.get_counters`."""
-
-    misses: int = 0
-    coalesced: int = 0
-    revalidated: int = 0
-    cold: int = 0
-    changed: int = 0
-    expired: int = 0
-    failed: int = 0
-    oversize: int = 0
-    loads: int = 0
-    warmup_loads: int = 0
-    evictions_by_count: int = 0
-    evictions_by_size: int = 0
-    expirations: int = 0
-    invalidations: int = 0
-    sink_failures: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def _flush_loop(ref: weakref.ReferenceType[TemplateCache], stop: threading.Event, interval: float) -> None:
-    while not stop.wait(interval):
-        cache = ref()
-        if cache is None:
-            return
-        try:
-            cache.flush_metrics()
-        except Exception:  # flush_metrics already contains sink errors; never kill the thread
-            _logger.exception("template cache metrics flush failed")
-        del cache
+        return digest.hexdigest(), None, 0
 
 
 class TemplateCache:
-    """A thread-safe cache of template files; see the module docstring for the exact rules.
+    """A thread-safe cache of template files; the exact rules are in docs/template_cache.md.
 
     ``max_templates`` and ``max_size_mb`` (MiB) bound the cache, ``ttl_seconds`` (``None``: no TTL) expires
     entries not accessed for that long, ``enable_persistence`` reports per-template metrics in batches (to
@@ -417,41 +235,39 @@ class TemplateCache:
         self._clock: Callable[[], float] = _perf_seconds if self._now_from_start else clock
         self._racy_ns = int(racy_window_seconds * 1_000_000_000)
         self._lock = threading.Lock()
-        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
-        self._flights: dict[_Key, _Flight] = {}
+        self._entries: OrderedDict[Key, Entry] = OrderedDict()
+        self._flights: dict[Key, Flight] = {}
         self._resolved: dict[str, str] = {}
         self._total_bytes = 0
-        self._c = _Counters()
+        self._c = Counters()
         self._cached_ns = 0
         self._cached_n = 0  # how many hits were timed
         self._uncached_ns = 0
         self._uncached_n = 0
-        self._wall_anchor = time.time()
-        self._clock_anchor = self._clock()
-        # metrics seam
-        self._own_database: _DatabaseSink | None = None
-        if enable_persistence and metrics_sink is None:
-            metrics_sink = self._own_database = _DatabaseSink()
-        self._sink = metrics_sink if enable_persistence else None
-        self._collect = self._sink is not None
-        self._pending: dict[_Key, _Pending] = {}
-        self._batch_size = metrics_batch_size
-        self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._read_ns = 0  # what the loads would have cost without the cache: the loader, or read and decode
+        self._read_n = 0
+        self._wall = WallClock(self._clock)
         self._closed = False
-        if self._sink is not None and metrics_flush_interval_seconds is not None:
-            self._thread = threading.Thread(
-                target=_flush_loop,
-                args=(weakref.ref(self), self._stop, metrics_flush_interval_seconds),
-                name="template-cache-metrics",
-                daemon=True,
+        self._metrics: CacheMetrics | None = None
+        if enable_persistence:
+            owned: DefaultDatabaseSink | None = None
+            if metrics_sink is None:
+                sink: _sink.MetricsSink = (owned := DefaultDatabaseSink())
+            else:
+                sink = as_sink(metrics_sink)
+            metrics = self._metrics = CacheMetrics(
+                self._lock,
+                self._entries,
+                sink,
+                batch_size=metrics_batch_size,
+                wall=self._wall,
+                owned=owned,
             )
-            weakref.finalize(self, self._stop.set)
-            self._thread.start()
-        if self._own_database is not None:
-            # A cache dropped without close() must not leave its database thread and connection behind.
-            weakref.finalize(self, self._own_database.close)
+            if metrics_flush_interval_seconds is not None:
+                metrics.start_thread(metrics_flush_interval_seconds)
+            # A cache dropped without close() writes its last metrics and leaves no thread or connection
+            # behind; one still alive at interpreter exit is flushed then (CacheMetrics.flush_at_exit).
+            weakref.finalize(self, metrics.close, _GC_CLOSE_TIMEOUT_S).atexit = False
 
     def __repr__(self) -> str:
         """Show the limits and how full the cache is."""
@@ -503,7 +319,7 @@ class TemplateCache:
         rpath = self._resolved.get(raw)
         if rpath is None:
             rpath = self._resolve(raw)
-        key = (template_type, template_name, rpath)
+        key = (template_type, rpath)
         try:
             st = os.stat(raw)
         except OSError:
@@ -525,7 +341,9 @@ class TemplateCache:
                 and now - entry.last_access <= self._ttl_or_inf
             ):
                 entry.last_access = now
-                entry.hit_count += 1  # reported from here by the next flush (see _fold_hits)
+                if entry.label != template_name:
+                    self._relabel(entry, template_name)
+                entry.hit_count += 1  # reported from here by the next flush (see CacheMetrics.fold_hits)
                 self._entries.move_to_end(key)
                 hits = self._hits = self._hits + 1
                 if hits & _HIT_TIMING_MASK == 1:  # the 1st, 9th, 17th... of these hits is timed (see "Timing")
@@ -534,7 +352,7 @@ class TemplateCache:
                 return entry.content, True
             flight = self._flights.get(key)
             if flight is None:
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[key] = Flight(template_name)
                 leader = True
             else:
                 flight.waiters += 1
@@ -543,16 +361,24 @@ class TemplateCache:
             lock.release()
         if leader:
             path = file_path if isinstance(file_path, Path) else Path(raw)
-            return self._lead(key, path, flight, entry, now, loader_func, start, counted=True)
-        return self._follow(key, flight, start)
+            return self._lead(key, template_name, path, flight, entry, now, loader_func, start, counted=True)
+        return self._follow(key, template_name, flight, start)
 
-    def _stat_failed(self, key: _Key) -> None:
+    def _stat_failed(self, key: Key) -> None:
         with self._lock:
             self._drop(key)
             self._c.misses += 1
             self._c.failed += 1
 
-    def _follow(self, key: _Key, flight: _Flight, start: int) -> tuple[str, bool]:
+    def _relabel(self, entry: Entry, name: str) -> None:
+        """Count ``entry``'s hits under ``name`` from now on; the unreported ones stay with the old label."""
+        metrics = self._metrics
+        if metrics is not None and metrics.collect and entry.hit_count != entry.reported_hits:
+            metrics.fold_hits(entry)
+        entry.label = name
+        entry.names.add(name)
+
+    def _follow(self, key: Key, name: str, flight: Flight, start: int) -> tuple[str, bool]:
         flight.done.wait()
         with self._lock:
             if not flight.ok:
@@ -563,6 +389,8 @@ class TemplateCache:
                 entry = flight.entry
                 if entry is not None and self._entries.get(key) is entry:
                     entry.last_access = now
+                    if entry.label != name:
+                        self._relabel(entry, name)
                     entry.hit_count += 1
                     self._entries.move_to_end(key)
                 self._hits += 1
@@ -575,10 +403,11 @@ class TemplateCache:
 
     def _lead(
         self,
-        key: _Key,
+        key: Key,
+        name: str,
         path: Path,
-        flight: _Flight,
-        snapshot: _Entry | None,
+        flight: Flight,
+        snapshot: Entry | None,
         started_at: float,
         loader_func: Loader | None,
         start: int,
@@ -597,17 +426,20 @@ class TemplateCache:
             # The hash is taken before the loader reads the file, so the content is never older than the
             # hash: a change racing with the load costs at worst one extra load, never stale content.
             # The default loader shares this one read.
-            digest, data = _read_and_hash(io_path, keep=loader_func is None)
+            digest, data, read_ns = _read_and_hash(io_path, keep=loader_func is None)
             revalidated = snapshot is not None and not expired and digest == snapshot.content_hash
             if revalidated:
                 assert snapshot is not None
                 content = snapshot.content
             else:
+                # What a caller without the cache would do, timed: the loader, or reading and decoding.
+                read_start = perf_counter_ns()
                 if data is not None:
                     content = data.decode("utf-8")
                 else:
                     assert loader_func is not None
                     content = loader_func(path)
+                read_ns += perf_counter_ns() - read_start
                 if not isinstance(content, str):
                     raise OnexError(
                         "template loader must return str",
@@ -631,25 +463,30 @@ class TemplateCache:
             current = self._entries.get(key)
             if revalidated:
                 assert snapshot is not None
-                entry: _Entry | None = snapshot
+                entry: Entry | None = snapshot
                 if current is snapshot:
                     snapshot.set_signature(st, trusted)
                     snapshot.last_access = now
                     self._entries.move_to_end(key)
                     if counted:
+                        if snapshot.label != name:
+                            self._relabel(snapshot, name)
                         snapshot.hit_count += 1
                 else:
                     entry = None  # invalidated or evicted meanwhile: the content is still right
-                    if counted and self._collect:
-                        self._note_hit(key, snapshot, now)
+                    metrics = self._metrics
+                    if counted and metrics is not None and metrics.collect:
+                        metrics.note_hit((key[0], name, key[1]), snapshot, now)
                 if counted:
                     self._hits += 1
                     self._c.revalidated += 1
                     self._cached_ns += perf_counter_ns() - start
                     self._cached_n += 1
             else:
-                entry = _Entry(key, str(path), content, digest, size, now)
+                entry = Entry(key, name, str(path), content, digest, size, now)
                 entry.set_signature(st, trusted)
+                if snapshot is not None:
+                    entry.names |= snapshot.names
                 if counted:
                     entry.from_get = 1
                     self._c.misses += 1
@@ -673,15 +510,20 @@ class TemplateCache:
                 elapsed = perf_counter_ns() - start
                 self._uncached_ns += elapsed
                 self._uncached_n += 1
-                if self._collect:
-                    self._note_load(key, str(path), digest, size, now, elapsed, counted=counted)
+                self._read_ns += read_ns
+                self._read_n += 1
+                metrics = self._metrics
+                if metrics is not None and metrics.collect:
+                    metrics.note_load(
+                        (key[0], name, key[1]), str(path), digest, size, now, elapsed, counted=counted
+                    )
             flight.ok = True
             flight.content = content
             flight.entry = entry
             self._land(key, flight)
         return content, revalidated
 
-    def _land(self, key: _Key, flight: _Flight) -> None:
+    def _land(self, key: Key, flight: Flight) -> None:
         """Finish ``flight`` (lock held): forget it and wake its waiters."""
         if self._flights.get(key) is flight:
             del self._flights[key]
@@ -689,36 +531,16 @@ class TemplateCache:
 
     # -- bookkeeping (lock held) -------------------------------------------------------------------------
 
-    def _drop(self, key: _Key) -> _Entry | None:
+    def _drop(self, key: Key) -> Entry | None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._total_bytes -= entry.size_bytes
-            if self._collect and entry.hit_count != entry.reported_hits:
-                self._fold_hits(entry)
+            metrics = self._metrics
+            if metrics is not None and metrics.collect and entry.hit_count != entry.reported_hits:
+                metrics.fold_hits(entry)  # the hit path only counts entry.hit_count; the deltas come from it
         return entry
 
-    def _fold_hits(self, entry: _Entry) -> None:
-        """Move the hits of ``entry`` not yet reported into the pending metric deltas.
-
-        The hit path only counts ``entry.hit_count`` (the cheapest thing it can do); the per-template deltas
-        are taken from it here, when an entry leaves the cache and at each flush.
-        """
-        pending = self._pending.get(entry.key)
-        if pending is None:
-            pending = self._pending[entry.key] = _Pending(
-                entry.file_path, entry.content_hash, entry.size_bytes, entry.last_access
-            )
-        elif entry.last_access > pending.last_access:
-            pending.last_access = entry.last_access
-        pending.hits += entry.hit_count - entry.reported_hits
-        entry.reported_hits = entry.hit_count
-
-    def _fold_all_hits(self) -> None:
-        for entry in self._entries.values():
-            if entry.hit_count != entry.reported_hits:
-                self._fold_hits(entry)
-
-    def _insert(self, entry: _Entry) -> None:
+    def _insert(self, entry: Entry) -> None:
         self._drop(entry.key)
         self._entries[entry.key] = entry
         self._total_bytes += entry.size_bytes
@@ -743,38 +565,6 @@ class TemplateCache:
             self._drop(oldest.key)
             self._c.expirations += 1
 
-    def _note_hit(self, key: _Key, entry: _Entry, now: float) -> None:
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = self._pending[key] = _Pending(entry.file_path, entry.content_hash, entry.size_bytes, now)
-        pending.hits += 1
-        pending.last_access = now
-
-    def _note_load(
-        self,
-        key: _Key,
-        file_path: str,
-        digest: str,
-        size: int,
-        now: float,
-        elapsed_ns: int,
-        *,
-        counted: bool,
-    ) -> None:
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = self._pending[key] = _Pending(file_path, digest, size, now)
-        else:
-            pending.file_path, pending.content_hash, pending.size_bytes = file_path, digest, size
-            pending.last_access = now
-        if counted:
-            pending.misses += 1
-        pending.loads += 1
-        pending.load_ns += elapsed_ns
-
-    def _wall(self, clock_value: float) -> datetime:
-        return datetime.fromtimestamp(self._wall_anchor + (clock_value - self._clock_anchor), tz=UTC)
-
     # -- warmup ------------------------------------------------------------------------------------------
 
     def warmup(
@@ -787,7 +577,7 @@ class TemplateCache:
     ) -> int:
         """Preload the templates of ``template_types`` found in ``templates_dir``; return how many were loaded.
 
-        Which files belong to a type is described in the module docstring ("Warmup file convention");
+        Which files belong to a type is described in docs/template_cache.md ("warmup");
         ``files`` adds ``(template_name, template_type, path)`` triples. Templates already cached and
         unchanged are not reloaded and not counted; a file that fails to load is logged and skipped. Warmup
         loads count as neither hits nor misses. A missing ``templates_dir`` raises :class:`OnexError`
@@ -802,7 +592,7 @@ class TemplateCache:
             )
         wanted: list[tuple[str, str, Path]] = []
         for template_type in template_types:
-            wanted.extend((p.stem, template_type, p) for p in _files_for_type(root, template_type))
+            wanted.extend((p.stem, template_type, p) for p in files_for_type(root, template_type))
         wanted.extend((name, ttype, Path(path)) for name, ttype, path in files)
         loaded = 0
         seen: set[tuple[str, str, str]] = set()
@@ -829,31 +619,33 @@ class TemplateCache:
     def _warm_one(self, name: str, template_type: str, path: Path, loader: Loader | None) -> bool:
         """Load one template unless it is cached and valid; return whether it is now newly cached."""
         start = perf_counter_ns()
-        key = (template_type, name, os.path.realpath(path))
-        st = os.stat(path)
+        raw = os.fspath(path)
+        key = (template_type, self._resolved.get(raw) or self._resolve(raw))  # remembered for later hits
+        st = os.stat(raw)
         with self._lock:
             now = self._clock()
             entry = self._entries.get(key)
             ttl = self._ttl
             if entry is not None and entry.matches(st) and (ttl is None or now - entry.last_access <= ttl):
+                entry.names.add(name)  # the same file of the same type: the same template, one more name
                 return False
             flight = self._flights.get(key)
             if flight is not None:
                 return False  # someone is loading it right now
-            flight = self._flights[key] = _Flight()
-        self._lead(key, path, flight, entry, now, loader, start, counted=False)
+            flight = self._flights[key] = Flight(name)
+        self._lead(key, name, path, flight, entry, now, loader, start, counted=False)
         return flight.entry is not None and flight.entry is not entry
 
     # -- invalidation ------------------------------------------------------------------------------------
 
     def invalidate(self, name: str) -> int:
-        """Remove every entry whose template name is ``name`` (any type, any path); return how many."""
+        """Remove every entry asked or warmed up under the name ``name`` (any type, any path); return how many."""
         with self._lock:
-            keys = [key for key in self._entries if key[1] == name]
+            keys = [key for key, entry in self._entries.items() if name in entry.names]
             for key in keys:
                 self._drop(key)
             for key, flight in self._flights.items():
-                if key[1] == name:
+                if flight.name == name or key in keys:
                     flight.no_store = True
             self._c.invalidations += len(keys)
             return len(keys)
@@ -862,8 +654,8 @@ class TemplateCache:
         """Remove every entry; return how many there were."""
         with self._lock:
             count = len(self._entries)
-            self._entries.clear()
-            self._total_bytes = 0
+            for key in list(self._entries):
+                self._drop(key)  # drop() reports the entry's last hits
             for flight in self._flights.values():
                 flight.no_store = True
             self._c.invalidations += count
@@ -872,7 +664,7 @@ class TemplateCache:
     # -- statistics --------------------------------------------------------------------------------------
 
     def get_stats(self) -> CacheStats:
-        """Return the user guide's statistics (see the module docstring for how times are measured)."""
+        """Return the user guide's statistics (how they are measured: docs/template_cache.md, "Statistics")."""
         with self._lock:
             return self._stats_locked()
 
@@ -883,9 +675,10 @@ class TemplateCache:
         total = hits + c.misses
         avg_uncached = self._uncached_ns / self._uncached_n / 1e6 if self._uncached_n else 0.0
         avg_cached = self._cached_ns / self._cached_n / 1e6 if self._cached_n else 0.0
-        both = self._uncached_n > 0 and self._cached_n > 0
-        saved = hits * (avg_uncached - avg_cached) if both else 0.0
-        improvement = (avg_uncached - avg_cached) / avg_uncached * 100 if both and avg_uncached > 0 else 0.0
+        avg_read = self._avg_read_ms()
+        both = self._read_n > 0 and self._cached_n > 0
+        saved = hits * (avg_read - avg_cached) if both else 0.0
+        improvement = (avg_read - avg_cached) / avg_read * 100 if both and avg_read > 0 else 0.0
         return {
             "hits": hits,
             "misses": c.misses,
@@ -897,62 +690,50 @@ class TemplateCache:
             "total_size_mb": self._total_bytes / _MIB,
             "avg_uncached_load_ms": avg_uncached,
             "avg_cached_load_ms": avg_cached,
-            "time_saved_ms": saved,
+            "time_saved_ms": Milliseconds(saved),
             "improvement_percent": improvement,
             "capacity_usage_percent": len(self._entries) / self.max_templates * 100,
             "memory_usage_percent": self._total_bytes / self.max_size_bytes * 100,
         }
 
+    def _avg_read_ms(self) -> float:
+        return self._read_ns / self._read_n / 1e6 if self._read_n else 0.0
+
     def get_detailed_stats(self) -> DetailedCacheStats:
-        """Return :meth:`get_stats` plus ``templates``: one :class:`TemplateInfo` per cached template."""
+        """Return :meth:`get_stats` plus ``avg_read_ms`` and ``templates`` (one :class:`TemplateInfo` each)."""
         with self._lock:
             stats = self._stats_locked()
-            entries = list(self._entries.values())
-            rows = [
-                (
-                    e.hit_count + e.from_get,
-                    e.hit_count,
-                    e.key,
-                    e.file_path,
-                    e.size_bytes,
-                    e.loaded_at,
-                    e.last_access,
-                    e.content_hash,
-                )
+            avg_read = self._avg_read_ms()
+            entries = sorted(
+                self._entries.values(), key=lambda e: (-(e.hit_count + e.from_get), e.key[0], e.label, e.key[1])
+            )
+            templates: list[TemplateInfo] = [
+                {
+                    "name": e.label,
+                    "type": e.key[0],
+                    "file_path": e.file_path,
+                    "size_bytes": e.size_bytes,
+                    "access_count": e.hit_count + e.from_get,
+                    "hit_count": e.hit_count,
+                    "loaded_at": self._wall(e.loaded_at),
+                    "last_accessed_at": self._wall(e.last_access),
+                    "content_hash": e.content_hash,
+                }
                 for e in entries
             ]
-        rows.sort(key=lambda row: (-row[0], row[2]))
-        templates: list[TemplateInfo] = [
-            {
-                "name": key[1],
-                "type": key[0],
-                "file_path": file_path,
-                "size_bytes": size,
-                "access_count": access,
-                "hit_count": hits,
-                "loaded_at": self._wall(loaded),
-                "last_accessed_at": self._wall(last),
-                "content_hash": digest,
-            }
-            for access, hits, key, file_path, size, loaded, last, digest in rows
-        ]
-        return {**stats, "templates": templates}
+        return {**stats, "avg_read_ms": avg_read, "templates": templates}
 
     def get_counters(self) -> dict[str, int]:
-        """Return the raw counters behind the statistics, for diagnosis.
+        """Return the raw counters behind the statistics, for diagnosis (docs/template_cache.md, "Statistics").
 
-        ``hits`` = ``coalesced`` (waited for another caller's load) + ``revalidated`` (re-hashed, unchanged) +
-        plain stat-validated hits; ``misses`` = ``cold`` + ``changed`` + ``expired`` + ``failed`` (raised);
-        ``oversize`` counts loads served but not cached, ``loads`` loader calls (``warmup_loads`` included),
-        ``evictions_by_count`` + ``evictions_by_size`` = ``evictions``, ``expirations`` entries dropped for
-        TTL without being asked for, ``sink_failures`` metrics batches the sink rejected. Two gauges describe
-        the moment of the call: ``in_flight`` (loads or re-validations running) and ``waiting`` (calls waiting
-        for one of them).
+        ``hits`` = ``coalesced`` + ``revalidated`` + plain hits; ``misses`` = ``cold`` + ``changed`` +
+        ``expired`` + ``failed``; ``in_flight`` and ``waiting`` are gauges of the moment of the call.
         """
         with self._lock:
             return {
                 "hits": self._hits,
                 **self._c.as_dict(),
+                "sink_failures": 0 if self._metrics is None else self._metrics.sink_failures,
                 "in_flight": len(self._flights),
                 "waiting": sum(flight.waiters for flight in self._flights.values()),
             }
@@ -962,65 +743,10 @@ class TemplateCache:
     def flush_metrics(self) -> int:
         """Hand the pending metric deltas to the sink now; return how many records it accepted.
 
-        Does nothing (returns 0) without a sink or when nothing is pending. A sink that raises keeps its
+        Does nothing (returns 0) without persistence or when nothing is pending. A sink that raises keeps its
         batch pending for the next flush; the failure is logged, never raised.
         """
-        sink = self._sink
-        if sink is None:
-            return 0
-        with self._flush_lock:
-            with self._lock:
-                if self._collect:
-                    self._fold_all_hits()
-                if not self._pending:
-                    return 0
-                pending, self._pending = self._pending, {}
-            items = list(pending.items())
-            delivered = 0
-            for offset in range(0, len(items), self._batch_size):
-                chunk = items[offset : offset + self._batch_size]
-                batch = [self._record(key, p) for key, p in chunk]
-                try:
-                    sink(batch)
-                except Exception as exc:
-                    self._requeue(items[offset:])
-                    with self._lock:
-                        self._c.sink_failures += 1
-                    _logger.warning(
-                        "template cache metrics sink failed; the batch stays pending",
-                        metadata={"records": len(items) - offset, "error": f"{type(exc).__name__}: {exc}"},
-                    )
-                    break
-                delivered += len(batch)
-            return delivered
-
-    def _record(self, key: _Key, p: _Pending) -> dict[str, Any]:
-        record: MetricsRecord = {
-            "template_name": key[1],
-            "template_type": key[0],
-            "file_path": p.file_path,
-            "content_hash": p.content_hash,
-            "size_bytes": p.size_bytes,
-            "hits_delta": p.hits,
-            "misses_delta": p.misses,
-            "loads_delta": p.loads,
-            "load_ms_delta": p.load_ns / 1e6,
-            "last_accessed_at": self._wall(p.last_access),
-        }
-        return dict(record)
-
-    def _requeue(self, items: list[tuple[_Key, _Pending]]) -> None:
-        with self._lock:
-            for key, old in items:
-                new = self._pending.get(key)
-                if new is None:
-                    self._pending[key] = old
-                    continue
-                new.hits += old.hits
-                new.misses += old.misses
-                new.loads += old.loads
-                new.load_ns += old.load_ns
-                new.last_access = max(new.last_access, old.last_access)
+        return 0 if self._metrics is None else self._metrics.flush()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -1032,17 +758,8 @@ class TemplateCache:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        with self._lock:
-            if self._collect:
-                self._fold_all_hits()  # the last hits; after this nothing is collected
-            self._collect = False
-        self.flush_metrics()
-        if self._own_database is not None:
-            self._own_database.close()
+        if self._metrics is not None:
+            self._metrics.close(timeout)
 
     async def cleanup_async(self) -> None:
         """Do :meth:`close` without blocking the event loop.
@@ -1078,47 +795,3 @@ class TemplateCache:
     ) -> None:
         """Close on leaving a ``with`` block."""
         self.close()
-
-
-class _DatabaseSink:
-    """The default metrics sink: the configured database, opened on the first batch."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._background: Any = None
-
-    def __call__(self, records: list[dict[str, Any]]) -> None:
-        with self._lock:
-            if self._background is None:
-                # Imported here: most caches never flush, and the import pulls in SQLAlchemy.
-                from agents.lib.background_persistence import BackgroundPersistence
-
-                self._background = BackgroundPersistence()
-            background = self._background
-        background.write_template_metrics(records)
-
-    def close(self) -> None:
-        with self._lock:
-            background, self._background = self._background, None
-        if background is not None:
-            background.close()
-
-
-def _files_for_type(root: Path, template_type: str) -> list[Path]:
-    """Return the warmup files of one type under ``root``, in a deterministic order."""
-    needle = template_type.lower()
-    found: list[Path] = []
-    for child in sorted(root.iterdir()):
-        if child.name.startswith("."):
-            continue
-        if child.is_file() and needle in child.name.lower():
-            found.append(child)
-        elif child.is_dir() and child.name.lower() == needle:
-            for dirpath, dirnames, filenames in os.walk(child):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found.extend(
-                    Path(dirpath, name)
-                    for name in sorted(filenames)
-                    if not name.startswith(".") and os.path.isfile(os.path.join(dirpath, name))
-                )
-    return found
