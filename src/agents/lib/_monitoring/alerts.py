@@ -271,7 +271,7 @@ class AlertBook:
     def active(self) -> list[Alert]:
         """Every active alert, oldest first."""
         with self._lock:
-            return sorted((e.alert for e in self._active.values()), key=lambda a: (a.created_at, a.alert_id))
+            return sorted((e.alert for e in self._active.values()), key=lambda a: a.created_at)
 
     def resolved_since(self, since: float) -> list[Alert]:
         """Alerts resolved at or after ``since`` (seconds since the epoch), newest first."""

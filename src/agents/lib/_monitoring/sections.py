@@ -71,11 +71,11 @@ async def template_cache_section(persistence: CodegenPersistence, window_minutes
 PARALLEL_EMPTY: dict[str, Any] = {
     "parallel_usage_rate": 0.0,
     "avg_speedup": 0.0,
-    "avg_cores_used": 0.0,
-    "serial_cores_used": 0.0,
     "total_batches": 0,
     "parallel_batches": 0,
     "failed_batches": 0,
+    "avg_cores_used": 0.0,
+    "serial_cores_used": 0.0,
     "avg_batch_wall_ms": 0.0,
     "avg_parallel_workers": 0.0,
     "total_nodes": 0,
