@@ -97,16 +97,20 @@
     box.append(el("h3", "", c.title));
     const plot = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img" });
     plot.dataset.points = String(c.points.length);
-    const xs = c.points.map((p) => p[0]);
+    // Points are spaced by their order (the axis shows the first and last times): bursts stay readable.
+    const n = c.points.length;
     const ys = c.points.map((p) => p[1]);
-    const marks = [c.warning, c.critical].filter((v) => v !== null && v !== undefined);
-    let x0 = Math.min(...xs), x1 = Math.max(...xs);
-    let y0 = Math.min(...ys, ...marks), y1 = Math.max(...ys, ...marks);
-    if (x1 === x0) { x0 -= 1000; x1 += 1000; }
-    if (y1 === y0) { y0 -= 1; y1 += 1; }
+    let y0 = Math.min(...ys), y1 = Math.max(...ys);
+    if (y1 === y0) { y0 -= Math.abs(y0) * 0.1 || 1; y1 += Math.abs(y1) * 0.1 || 1; }
+    // a threshold joins the scale only when it is near the data, so far-away limits do not flatten the line
+    const span = y1 - y0;
+    for (const v of [c.warning, c.critical]) {
+      if (v === null || v === undefined) continue;
+      if (v >= y0 - span && v <= y1 + span) { y0 = Math.min(y0, v); y1 = Math.max(y1, v); }
+    }
     const pad = (y1 - y0) * 0.08;
     y0 -= pad; y1 += pad;
-    const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+    const sx = (i) => L + (n === 1 ? 0.5 : i / (n - 1)) * (W - L - R);
     const sy = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
     plot.append(svg("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
     plot.append(svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }));
@@ -115,17 +119,17 @@
     const bottom = svg("text", { class: "label", x: 2, y: H - B });
     bottom.textContent = fmt(y0, c.unit);
     const start = svg("text", { class: "label", x: L, y: H - 6 });
-    start.textContent = new Date(x0).toLocaleTimeString();
+    start.textContent = new Date(c.points[0][0]).toLocaleTimeString();
     const end = svg("text", { class: "label", x: W - R - 60, y: H - 6 });
-    end.textContent = new Date(x1).toLocaleTimeString();
+    end.textContent = new Date(c.points[n - 1][0]).toLocaleTimeString();
     plot.append(top, bottom, start, end);
     for (const [name, value] of [["warning", c.warning], ["critical", c.critical]]) {
       if (value === null || value === undefined || value < y0 || value > y1) continue;
       plot.append(svg("line", { class: name, x1: L, y1: sy(value), x2: W - R, y2: sy(value) }));
     }
-    plot.append(svg("polyline", { class: "line", points: c.points.map((p) => sx(p[0]) + "," + sy(p[1])).join(" ") }));
+    plot.append(svg("polyline", { class: "line", points: c.points.map((p, i) => sx(i) + "," + sy(p[1])).join(" ") }));
     c.points.forEach((p, i) => {
-      const dot = svg("circle", { class: "point", cx: sx(p[0]), cy: sy(p[1]), r: 3 });
+      const dot = svg("circle", { class: "point", cx: sx(i), cy: sy(p[1]), r: 3 });
       const tip = svg("title");
       tip.textContent = (c.labels ? c.labels[i] + ": " : "") + fmt(p[1], c.unit) + " at " + new Date(p[0]).toLocaleTimeString();
       dot.append(tip);
