@@ -37,7 +37,11 @@ async def test_warning_escalates_in_place_then_downgrades_and_resolves(clock: Cl
     await m.record_metric("cache_hit_rate", 0.75, MetricType.GAUGE, HIT)
     [warning] = m.get_active_alerts()
     assert (warning.severity, warning.threshold, warning.actual_value) == (AlertSeverity.WARNING, 0.8, 0.75)
-    assert (warning.component, warning.metric_name, dict(warning.labels)) == ("template_cache", "cache_hit_rate", HIT)
+    assert (warning.component, warning.metric_name, dict(warning.labels)) == (
+        "template_cache",
+        "cache_hit_rate",
+        HIT,
+    )
     assert warning.message == "Template cache hit rate 75.0% is below the warning threshold 80.0%"
     clock.advance(1)
     await m.record_metric("cache_hit_rate", 0.65, MetricType.GAUGE, HIT)
@@ -206,7 +210,9 @@ async def test_suppressed_alerts_are_hidden_and_not_notified_until_the_time(
         m.suppress_alerts(600)  # type: ignore[arg-type]
 
 
-async def test_notifications_reach_the_webhook(clock: Clock, webhook: WebhookReceiver, log_sink: MemorySink) -> None:
+async def test_notifications_reach_the_webhook(
+    clock: Clock, webhook: WebhookReceiver, log_sink: MemorySink
+) -> None:
     m = MonitoringSystem(clock=clock, webhook_url=webhook.url)
     await m.record_metric("cache_hit_rate", 0.75, MetricType.GAUGE, HIT)
     await m.record_metric("cache_hit_rate", 0.6, MetricType.GAUGE, HIT)
@@ -225,8 +231,11 @@ async def test_notifications_reach_the_webhook(clock: Clock, webhook: WebhookRec
     assert m.get_monitoring_summary()["notifications"]["failed"] == 1
     [failure] = [r for r in log_sink.records if r["message"] == "alert webhook failed"]
     assert failure["metadata"]["error"] == "HTTP 500"
-    assert failure["metadata"]["webhook"] == webhook.url.split("@")[0].split("//")[0] + "//127.0.0.1:" + (
-        webhook.url.rsplit(":", 1)[1].split("/")[0]
+    assert (
+        failure["metadata"]["webhook"]
+        == webhook.url.split("@")[0].split("//")[0]
+        + "//127.0.0.1:"
+        + (webhook.url.rsplit(":", 1)[1].split("/")[0])
     )
     text = str(log_sink.records)
     assert "hook-secret" not in text and "T0K3N-secret-path" not in text

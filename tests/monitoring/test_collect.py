@@ -61,9 +61,15 @@ async def seed(p: CodegenPersistence) -> None:
     )  # fmt: skip
     for i in range(1, 21):
         await p.record_event_metric(
-            event_type="node.generated", processing_duration_ms=float(i), success=i != 7, batch_size=2, retry_count=1
+            event_type="node.generated",
+            processing_duration_ms=float(i),
+            success=i != 7,
+            batch_size=2,
+            retry_count=1,
         )
-    await p.record_event_metric(event_type="old.event", processing_duration_ms=5000.0, success=False, created_at=old)
+    await p.record_event_metric(
+        event_type="old.event", processing_duration_ms=5000.0, success=False, created_at=old
+    )
     sent = await p.enqueue_event("agents.events", "k", {"n": 1})
     await p.enqueue_event("agents.events", "k", {"n": 2})
     await p.mark_events_sent([sent])
@@ -268,7 +274,10 @@ async def test_a_stream_plugs_its_section_in(tmp_path: Any) -> None:
         assert metrics["quality"]["model_samples"] == 1
         # the plugged section feeds the mixin accuracy threshold (warning 0.95, critical 0.90)
         [alert] = m.get_active_alerts()
-        assert (alert.metric_name, alert.severity) == ("agents_mixin_learning_model_accuracy", AlertSeverity.CRITICAL)
+        assert (alert.metric_name, alert.severity) == (
+            "agents_mixin_learning_model_accuracy",
+            AlertSeverity.CRITICAL,
+        )
 
         register_metrics_section("mixin_learning", broken_section)
         register_metrics_section("missing", "tests.monitoring.no_such_module:section", empty={"n": 0})
@@ -292,9 +301,7 @@ async def test_a_stream_plugs_its_section_in(tmp_path: Any) -> None:
         assert (await m.collect_all_metrics(30))["pattern_matching"]["total_feedback"] == 0
 
 
-@pytest.mark.parametrize(
-    ("name", "provider"), [("bad name", learning_section), ("ok", "no-colon"), ("ok", 42)]
-)
+@pytest.mark.parametrize(("name", "provider"), [("bad name", learning_section), ("ok", "no-colon"), ("ok", 42)])
 def test_section_registration_is_validated(name: str, provider: Any) -> None:
     with pytest.raises(OnexError) as info:
         register_metrics_section(name, provider)

@@ -67,7 +67,9 @@ def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:
 
 async def test_dashboard_renders_health_alerts_and_charts(tmp_path: Path) -> None:
     async with CodegenPersistence(f"sqlite:///{tmp_path / 'dash.db'}") as p:
-        await p.record_template_cache_stats([TemplateCacheDelta("t", "EFFECT", "/t.j2", hits=9, misses=1, loads=1)])
+        await p.record_template_cache_stats(
+            [TemplateCacheDelta("t", "EFFECT", "/t.j2", hits=9, misses=1, loads=1)]
+        )
         m = MonitoringSystem(persistence=p)
         durations = [4200.0, 6100.0, 5300.0, 7900.0, 6600.0]
         for ms in durations:
@@ -108,7 +110,10 @@ async def test_dashboard_renders_health_alerts_and_charts(tmp_path: Path) -> Non
 
                 alert = page.locator('#alerts tr[data-metric="cache_hit_rate"]')
                 assert await alert.count() == 1
-                assert "Template cache hit rate 60.0% is below the critical threshold 70.0%" in await alert.inner_text()
+                assert (
+                    "Template cache hit rate 60.0% is below the critical threshold 70.0%"
+                    in await alert.inner_text()
+                )
                 assert await page.locator("#no-alerts").is_hidden()
 
                 figure = page.locator('.figure[data-key="template_cache.overall_hit_rate"] .value')

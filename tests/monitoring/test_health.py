@@ -62,7 +62,9 @@ async def test_module_helper_reports_to_the_process_system() -> None:
 
 async def test_checker_with_a_database_and_a_broker(backend_dsn: str, kafka_bootstrap: str) -> None:
     async with CodegenPersistence(backend_dsn) as p:
-        await p.record_template_cache_stats([TemplateCacheDelta("t", "EFFECT", "/t.j2", hits=60, misses=40, loads=40)])
+        await p.record_template_cache_stats(
+            [TemplateCacheDelta("t", "EFFECT", "/t.j2", hits=60, misses=40, loads=40)]
+        )
         await p.record_event_metric(event_type="node.generated", processing_duration_ms=12.0, success=True)
         m = MonitoringSystem(persistence=p)
         report = await HealthChecker(m, kafka_bootstrap_servers=kafka_bootstrap).check_all()
@@ -75,7 +77,10 @@ async def test_checker_with_a_database_and_a_broker(backend_dsn: str, kafka_boot
     assert components["kafka"]["metadata"]["brokers"] == 1
     # hit rate 60%: below the critical threshold (70%)
     assert components["template_cache"]["status"] == "critical"
-    assert components["template_cache"]["error"] == "Template cache hit rate 60.0% is below the critical threshold 70.0%"
+    assert (
+        components["template_cache"]["error"]
+        == "Template cache hit rate 60.0% is below the critical threshold 70.0%"
+    )
     assert components["events"]["status"] == "healthy"
     assert components["events"]["metadata"] == {"event_latency_ms": 12.0, "event_success_rate": 1.0}
     assert components["generation"]["status"] == "unknown"

@@ -19,7 +19,9 @@ from tests.workflow.conftest import EXAMPLES
 
 
 def node(node_type: str, ms: float, passed: bool) -> GenerationResult:
-    report = VerificationReport(Path("."), ("pkg",), (CheckResult("tests", passed, "ok" if passed else "1 failed"),))
+    report = VerificationReport(
+        Path("."), ("pkg",), (CheckResult("tests", passed, "ok" if passed else "1 failed"),)
+    )
     return GenerationResult(
         job_id=uuid4(),
         success=passed,

@@ -19,7 +19,9 @@ from tests.monitoring.conftest import free_port
 @pytest.fixture
 async def persistence(tmp_path: Path) -> AsyncIterator[CodegenPersistence]:
     async with CodegenPersistence(f"sqlite:///{tmp_path / 'server.db'}") as p:
-        await p.record_template_cache_stats([TemplateCacheDelta("t", "EFFECT", "/t.j2", hits=9, misses=1, loads=1)])
+        await p.record_template_cache_stats(
+            [TemplateCacheDelta("t", "EFFECT", "/t.j2", hits=9, misses=1, loads=1)]
+        )
         for node_type, ms in (("EFFECT", 8000.0), ("COMPUTE", 6000.0)):
             await p.record_generation_metric(node_type=node_type, phase="job", duration_ms=ms)
         yield p

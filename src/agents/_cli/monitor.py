@@ -36,7 +36,7 @@ serve_app = typer.Typer(name="serve", add_completion=False)
 
 _COLOURS = {"healthy": "green", "unknown": "dim", "degraded": "yellow", "critical": "red", "warning": "yellow"}
 
-Window = Annotated[float, typer.Option("--window", "-w", min=0.01, help="Minutes of history to read.")]
+Window = Annotated[float, typer.Option("--window", "-w", help="Minutes of history to read (positive).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ThresholdsFile = Annotated[
     Path | None, typer.Option("--thresholds", help="A JSON file of MonitoringThresholds settings.")

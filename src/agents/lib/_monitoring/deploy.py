@@ -74,7 +74,8 @@ def _rule(
     threshold = rule.warning if severity == "warning" else rule.critical
     side = "above" if rule.direction == "above" else "below"
     out: dict[str, Any] = {
-        "alert": f"Agents{_camel(rule.name)}{severity.capitalize()}",
+        "alert": f"Agents{_camel(rule.name)}{severity.capitalize()}"
+        + ("Recorded" if source == "recorded" else ""),
         "expr": expr,
         "labels": {"severity": severity, "component": rule.component, "threshold": rule.name, "source": source},
         "annotations": {
@@ -220,7 +221,7 @@ def grafana_dashboard(thresholds: MonitoringThresholds) -> dict[str, Any]:
 def render(thresholds: MonitoringThresholds | None = None) -> dict[str, str]:
     """Return the deploy files' text, by path relative to the deploy directory."""
     t = thresholds or MonitoringThresholds()
-    rules = _HEADER + yaml.safe_dump(prometheus_rules(t), sort_keys=False, width=200, allow_unicode=True)
+    rules = _HEADER + yaml.safe_dump(prometheus_rules(t), sort_keys=False, width=1000, allow_unicode=True)
     dashboard = json.dumps(grafana_dashboard(t), indent=2, sort_keys=False) + "\n"
     return {RULES_FILE: rules, DASHBOARD_FILE: dashboard}
 
