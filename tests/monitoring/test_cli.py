@@ -1,4 +1,4 @@
-"""agents monitor status|alerts|deploy-files and agents serve, run as a user runs them (subprocesses)."""
+"""agents monitor status|alerts|deploy-files (through the CLI's entry point) and agents serve (a subprocess)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,42 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
 
+from agents.cli import main
 from agents.lib.persistence import CodegenPersistence
 from tests.monitoring.conftest import free_port
 from tests.monitoring.test_collect import seed
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agents", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
+    """Run ``agents ARGS`` through :func:`agents.cli.main` (exit code, output) in this process."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> Run:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out = capsys.readouterr()
+        return Run(code, out.out, out.err)
+
+    return run
 
 
 def seed_configured_database() -> None:
@@ -39,7 +56,7 @@ def seed_configured_database() -> None:
     asyncio.run(main())
 
 
-def test_help_lists_the_commands() -> None:
+def test_help_lists_the_commands(run_cli: Callable[..., Run]) -> None:
     top = run_cli("--help")
     assert "monitor" in top.stdout and "serve" in top.stdout
     monitor = run_cli("monitor", "--help")
@@ -48,7 +65,7 @@ def test_help_lists_the_commands() -> None:
     assert "--host" in serve.stdout and "--port" in serve.stdout
 
 
-def test_status_and_alerts_read_the_database() -> None:
+def test_status_and_alerts_read_the_database(run_cli: Callable[..., Run]) -> None:
     seed_configured_database()
     status = run_cli("monitor", "status", "--json")
     assert status.returncode == 0, status.stderr
@@ -74,11 +91,12 @@ def test_status_and_alerts_read_the_database() -> None:
     assert {a["rule"] for a in critical} == {"pattern_precision", "verification_pass_rate"}
     listed = run_cli("monitor", "alerts")
     assert "Event success rate 95.0% is below the warning threshold" in listed.stdout
-    # a 60 ms window ends after the rows were written (starting the command takes longer): no data, no alert
+    # a 60 ms window that starts after the rows were written: no data behind the figures, no alert
+    time.sleep(0.07)
     assert orjson.loads(run_cli("monitor", "alerts", "--json", "--window", "0.001").stdout) == []
 
 
-def test_alerts_with_thresholds_from_a_file(tmp_path: Path) -> None:
+def test_alerts_with_thresholds_from_a_file(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
     seed_configured_database()
     settings = tmp_path / "thresholds.json"
     settings.write_text(
@@ -106,7 +124,7 @@ def test_alerts_with_thresholds_from_a_file(tmp_path: Path) -> None:
     assert wrong.returncode == 2 and "--severity must be warning or critical" in wrong.stderr
 
 
-def test_deploy_files_command(tmp_path: Path) -> None:
+def test_deploy_files_command(tmp_path: Path, run_cli: Callable[..., Run]) -> None:
     result = run_cli("monitor", "deploy-files", "--out", str(tmp_path / "d"))
     assert result.returncode == 0, result.stderr
     repo = Path(__file__).resolve().parents[2] / "deploy"

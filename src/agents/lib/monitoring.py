@@ -156,20 +156,20 @@ class MonitoringSystem:
         if series is None or series.type is not metric_type:
             series = self._series.resolve(name, metric_type, labels, help_text, buckets, fast_key)
         judged = series.record(value, self._clock())
-        if judged is not None:
+        if judged is not None and (
+            judged > series.high or judged < series.low or self._alerts.has_active(series.key)
+        ):
             self._judge(series, judged)
 
     def _judge(self, series: Series, value: float) -> None:
         rule = series.rule
         assert rule is not None
-        if not self._alerts.has_active(series.key) and rule.level(value, None, 0.0) is None:
-            return
         self._notifier.send(self._alerts.evaluate(series.key, rule, value))
 
     def get_metric_history(self, name: str, labels: Mapping[str, object] | None = None) -> list[MetricPoint]:
         """Return the recorded points of one series, oldest first (a counter's points are its running total)."""
         series = self._series.by_key.get(_canonical(name, labels))
-        return [] if series is None else list(series.history)
+        return [] if series is None else series.points()
 
     def list_series(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every series (or those of ``name``): name, type, labels, last value, count and sum."""
@@ -399,9 +399,8 @@ class MonitoringSystem:
                     )
                 except OnexError:
                     continue  # a name that is not a valid metric name (an odd section key)
-                judged = series.record(float(value), now)
-                if judged is not None:
-                    self._judge(series, judged)
+                if series.record(float(value), now) is not None:  # a custom threshold on the gauge
+                    self._judge(series, float(value))
         where = f" (database, last {window:g} min)"
         for rule in self.thresholds.builtin_rules():
             spec = rule.spec

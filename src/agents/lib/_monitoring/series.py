@@ -36,6 +36,8 @@ SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2
 BYTES_BUCKETS = tuple(float(4**k) for k in range(3, 16))  # 64 B .. 1 GiB
 RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0)
 GENERIC_BUCKETS = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0)
+_INF = math.inf
+_NEG_INF = -math.inf
 
 
 def default_buckets(name: str) -> tuple[float, ...]:
@@ -67,10 +69,12 @@ class Series:
         "_window",
         "_wsum",
         "count",
+        "high",
         "history",
         "key",
         "labels",
         "last",
+        "low",
         "name",
         "rule",
         "total",
@@ -91,12 +95,19 @@ class Series:
         self.name = key[0]
         self.labels = dict(key[1])
         self.type = metric_type
-        self.history: deque[MetricPoint] = deque(maxlen=history_size)
+        self.history: deque[tuple[float, float]] = deque(maxlen=history_size)
         self.count = 0
         self.total = 0.0
         self.last = 0.0
         self.rule = rule
         self.window_s = window_s
+        # values inside (low, high) are normal without asking the rule (the fast path of record_metric)
+        self.low, self.high = _NEG_INF, _INF
+        if rule is not None:
+            if rule.direction == "above":
+                self.high = rule.warning
+            else:
+                self.low = rule.warning
         self._window: deque[tuple[float, float]] = deque()
         self._wsum = 0.0
         self._wcap = 1_000
@@ -110,7 +121,7 @@ class Series:
     def record(self, value: float, now: float) -> float | None:
         """Apply ``value``; return the value a threshold should judge, or ``None`` when none watches it."""
         try:
-            finite = -math.inf < value < math.inf
+            finite = _NEG_INF < value < _INF
         except TypeError:
             finite = False
         if not finite or value.__class__ is bool:
@@ -134,7 +145,7 @@ class Series:
             shown = value
         self.count += 1
         self.last = shown
-        self.history.append(MetricPoint(now, shown))
+        self.history.append((now, shown))
         if self.rule is None:
             return None
         if kind is MetricType.HISTOGRAM or kind is MetricType.SUMMARY:
@@ -151,6 +162,10 @@ class Series:
         if self.count % self._wcap == 0:  # keep the running sum exact
             self._wsum = math.fsum(v for _, v in window)
         return self._wsum / len(window)
+
+    def points(self) -> list[MetricPoint]:
+        """Return the history as :class:`MetricPoint` objects, oldest first."""
+        return [MetricPoint(t, v) for t, v in self.history]
 
     def snapshot(self) -> dict[str, Any]:
         """Return name, type, labels, last value, count and sum (for a counter, the total)."""
