@@ -419,8 +419,8 @@ class MonitoringSystem:
     async def close(self) -> None:
         """Wait for pending webhook calls and close the database connection this system opened."""
         await self._notifier.drain()
-        persistence, self._persistence = self._persistence, None
-        if persistence is not None and self._owns_persistence:
+        if self._owns_persistence and self._persistence is not None:
+            persistence, self._persistence = self._persistence, None  # the next use opens a new one
             await persistence.close()
 
     async def __aenter__(self) -> Self:
