@@ -306,3 +306,20 @@ def test_section_registration_is_validated(name: str, provider: Any) -> None:
     with pytest.raises(OnexError) as info:
         register_metrics_section(name, provider)
     assert info.value.code is ErrorCode.VALIDATION_ERROR
+
+
+async def test_close_closes_only_the_database_connection_it_opened(tmp_path: Any) -> None:
+    given = CodegenPersistence(f"sqlite:///{tmp_path / 'given.db'}")
+    m = MonitoringSystem(persistence=given)
+    await m.collect_all_metrics()
+    await m.close()
+    assert await given.outbox_counts() == {"pending": 0, "sent": 0, "dead": 0}  # still open
+    await given.close()
+    owned = MonitoringSystem()  # the configured database
+    await owned.collect_all_metrics()
+    first = owned.persistence
+    await owned.close()
+    with pytest.raises(OnexError, match="closed"):
+        await first.outbox_counts()
+    assert owned.persistence is not first  # opened again on next use
+    await owned.close()
