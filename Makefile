@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_persistence.py --big || status=1; \
 	$(BIN)/python bench/bench_render.py || status=1; \
 	$(BIN)/python bench/bench_parallel.py || status=1; \
+	$(BIN)/python bench/bench_monitoring.py || status=1; \
 	exit $$status
 
 clean:

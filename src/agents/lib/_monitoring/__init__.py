@@ -1,0 +1,1 @@
+"""Internals of :mod:`agents.lib.monitoring`: thresholds, alerts, series, health, sections, deploy files."""
