@@ -23,6 +23,7 @@ from rich.table import Table
 
 from agents import __version__
 from agents._cli import monitor
+from agents._cli.common import log_to_file as _log_to_file
 from agents.lib.codegen_workflow import (
     DEFAULT_TIMEOUT_SECONDS,
     WorkflowHook,
@@ -31,11 +32,9 @@ from agents.lib.codegen_workflow import (
 )
 from agents.lib.config import load_settings
 from agents.lib.errors import ErrorCode, OnexError
-from agents.lib.log_rotation import LogRotationConfig, configure_global_rotation
 from agents.lib.migrations.cli import db_app
 from agents.lib.parallel_generator import GenerationJob, GenerationResult
 from agents.lib.prd_analyzer import NodeType, PRDAnalysis, analyze_prd
-from agents.lib.structured_logger import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -102,14 +101,6 @@ def config_command(
     for key, value in values.items():
         table.add_row(key, "" if value is None else str(value))
     Console().print(table)
-
-
-def _log_to_file() -> Path:
-    """Send the JSON log lines of a command to the rotated log file (LOG_DIR, else the data dir)."""
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    handler = configure_global_rotation(LogRotationConfig())
-    return handler.path
 
 
 def _split_types(values: Sequence[str] | None) -> list[str] | None:

@@ -19,9 +19,9 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from agents.lib._monitoring import queries
 from agents.lib._monitoring.dashboard import build_dashboard
 from agents.lib.config import get_settings
+from agents.lib.db.stores import GenerationStore
 from agents.lib.monitoring import HealthChecker, MonitoringSystem, get_monitoring_system
 from agents.lib.structured_logger import get_logger
 
@@ -71,7 +71,9 @@ class DashboardState:
         async with self._lock:
             health = await self.checker.check_all()
             try:
-                recent = await queries.recent_node_durations(self.monitoring.persistence, self.window_minutes)
+                recent = await self.monitoring.persistence.store(GenerationStore).recent_node_durations(
+                    self.window_minutes
+                )
             except Exception as exc:  # the page still shows what it has
                 _log.warning("could not read the last generated nodes", metadata={"error": str(exc)})
                 recent = []

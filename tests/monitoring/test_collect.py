@@ -163,7 +163,7 @@ async def test_mixin_pairs_outside_the_window_are_left_out(backend_dsn: str) -> 
         await p.record_mixin_compatibility("MixinA", "MixinB", "EFFECT", True)
         await p.record_mixin_compatibility("MixinC", "MixinD", "EFFECT", False)
         t = mixin_compatibility_matrix
-        async with p._begin("age a pair") as conn:
+        async with p._db.begin("age a pair") as conn:
             await conn.execute(
                 sa.update(t).where(t.c.mixin_a == "MixinC").values(updated_at=utcnow() - timedelta(days=2))
             )

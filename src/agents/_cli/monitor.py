@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agents._cli.common import log_to_file
 from agents.lib._monitoring.dashboard import KEY_FIGURES
 from agents.lib._monitoring.deploy import write_files
 from agents.lib._monitoring.thresholds import thresholds_from_mapping
@@ -41,12 +42,6 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tabl
 ThresholdsFile = Annotated[
     Path | None, typer.Option("--thresholds", help="A JSON file of MonitoringThresholds settings.")
 ]
-
-
-def _log_to_file() -> None:
-    from agents.cli import _log_to_file as log_to_file  # the CLI's own log setup (imported late: no cycle)
-
-    log_to_file()
 
 
 def _thresholds(path: Path | None) -> MonitoringThresholds | None:
@@ -84,7 +79,7 @@ async def _check(window: float, thresholds: MonitoringThresholds | None) -> tupl
 @app.command("status")
 def status_command(window: Window = 60.0, as_json: AsJson = False, thresholds: ThresholdsFile = None) -> None:
     """Show overall health, each component and the key figures of the last --window minutes."""
-    _log_to_file()
+    log_to_file()
     health, alerts = asyncio.run(_check(window, _thresholds(thresholds)))
     if as_json:
         body = {**health, "alerts": [a.to_dict() for a in alerts]}
@@ -128,7 +123,7 @@ def alerts_command(
             wanted = AlertSeverity(severity.lower())
         except ValueError:
             raise OnexError("--severity must be warning or critical", ErrorCode.VALIDATION_ERROR) from None
-    _log_to_file()
+    log_to_file()
     _, alerts = asyncio.run(_check(window, _thresholds(thresholds)))
     shown = [a for a in alerts if wanted is None or a.severity is wanted]
     if as_json:
@@ -175,7 +170,7 @@ def serve_command(
     from agents.lib.config import load_settings
     from agents.server import run_server
 
-    _log_to_file()
+    log_to_file()
     settings = load_settings()
     bind = host or settings.prometheus_host
     listen = port or settings.prometheus_port

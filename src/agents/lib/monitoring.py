@@ -22,6 +22,7 @@ from typing import Any, Self
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from agents.lib._monitoring import hook as _hook
 from agents.lib._monitoring.alerts import Alert, AlertBook, Notifier
 from agents.lib._monitoring.health import ComponentHealth, HealthBoard, HealthChecker
 from agents.lib._monitoring.hook import MonitoringHook
@@ -468,6 +469,9 @@ def get_monitoring_system() -> MonitoringSystem:
                 _system = MonitoringSystem()
             system = _system
     return system
+
+
+_hook.DEFAULT_SYSTEM = get_monitoring_system
 
 
 def reset_monitoring_system() -> MonitoringSystem | None:

@@ -171,6 +171,10 @@ class CodegenPersistence:
         """Write buffered metrics now; return how many rows were written (never raises on outages)."""
         return await self._buffer.flush()
 
+    async def ping(self) -> None:
+        """Run ``SELECT 1``; raise ``OnexError`` (``DATABASE_ERROR``) when the database cannot be reached."""
+        await self._db.ping()
+
     async def _get_engine(self) -> AsyncEngine:
         return await self._db.engine()
 

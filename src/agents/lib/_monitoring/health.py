@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from agents.lib._monitoring import queries
 from agents.lib._monitoring.kinds import AlertSeverity, HealthState, worst_health
 from agents.lib._monitoring.thresholds import ThresholdRule
 from agents.lib._threads import run_on_own_thread
@@ -214,7 +213,7 @@ class HealthChecker:
 
     async def _database(self) -> dict[str, Any]:
         persistence = self.monitoring.persistence
-        await queries.ping(persistence)
+        await persistence.ping()
         stats = persistence.stats()
         return {"backend": persistence.backend, "dsn": persistence.dsn, "buffered_rows": stats.buffered}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -20,7 +20,10 @@ from agents.lib.structured_logger import get_logger
 if TYPE_CHECKING:
     from agents.lib.monitoring import MonitoringSystem
 
-__all__ = ["MonitoringHook"]
+__all__ = ["DEFAULT_SYSTEM", "MonitoringHook"]
+
+DEFAULT_SYSTEM: Callable[[], MonitoringSystem] | None = None
+"""Where a hook made without a system gets one: ``agents.lib.monitoring`` installs its process singleton here."""
 
 _log = get_logger("agents.lib.monitoring", component="monitoring")
 
@@ -55,9 +58,9 @@ class MonitoringHook(WorkflowHook):
     def monitoring(self) -> MonitoringSystem:
         """The system the metrics go to."""
         if self._monitoring is None:
-            from agents.lib.monitoring import get_monitoring_system
-
-            self._monitoring = get_monitoring_system()
+            if DEFAULT_SYSTEM is None:
+                raise RuntimeError("MonitoringHook needs a MonitoringSystem (import agents.lib.monitoring)")
+            self._monitoring = DEFAULT_SYSTEM()
         return self._monitoring
 
     async def workflow_started(

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agents.lib._monitoring import queries
+from agents.lib.db.stores import GenerationStore, MixinStore, PatternFeedbackStore
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.persistence import CodegenPersistence
 
@@ -93,7 +93,7 @@ async def parallel_generation_section(persistence: CodegenPersistence, window_mi
     over running the nodes one after another (``busy / wall`` would overstate it when workers outnumber cores).
     Node figures come from ``generation_summary`` without its ``BATCH`` rows.
     """
-    batches = await queries.batch_summary(persistence, window_minutes)
+    batches = await persistence.store(GenerationStore).batch_summary(window_minutes)
     summary = await persistence.generation_summary(window_minutes)
     nodes = [g for g in summary["by_node_type"] if g["node_type"] != "BATCH"]
     total = sum(g["count"] for g in nodes)
@@ -176,14 +176,22 @@ PATTERN_EMPTY: dict[str, Any] = {
 }
 
 
+async def _mixin_summary(persistence: CodegenPersistence, window_minutes: float) -> dict[str, Any]:
+    return await persistence.store(MixinStore).summary(window_minutes)
+
+
+async def _pattern_summary(persistence: CodegenPersistence, window_minutes: float) -> dict[str, Any]:
+    return await persistence.store(PatternFeedbackStore).precision_summary(window_minutes)
+
+
 def default_sections() -> dict[str, _Section]:
     """Return the built-in sections, in the order ``collect_all_metrics`` returns them."""
     return {
         "template_cache": _Section(template_cache_section, TEMPLATE_CACHE_EMPTY),
         "parallel_generation": _Section(parallel_generation_section, PARALLEL_EMPTY),
         "event_processing": _Section(event_processing_section, EVENTS_EMPTY),
-        "mixin_learning": _Section(queries.mixin_summary, MIXIN_EMPTY),
-        "pattern_matching": _Section(queries.pattern_summary, PATTERN_EMPTY),
+        "mixin_learning": _Section(_mixin_summary, MIXIN_EMPTY),
+        "pattern_matching": _Section(_pattern_summary, PATTERN_EMPTY),
     }
 
 

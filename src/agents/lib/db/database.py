@@ -125,6 +125,11 @@ class Database:
             result = await apply_async(self._dsn)
             _log.info("database schema migrated", metadata={"dsn": self.dsn, "result": result.lines()})
 
+    async def ping(self) -> None:
+        """Run ``SELECT 1`` (raises ``DatabaseError`` when the database cannot be reached)."""
+        async with self.begin("check the database") as conn:
+            await conn.execute(sa.select(sa.literal(1)))
+
     @asynccontextmanager
     async def begin(self, action: str) -> AsyncIterator[AsyncConnection]:
         """Run the block in one transaction; a failure is raised as a ``DatabaseError`` "cannot <action>"."""

@@ -190,3 +190,50 @@ class GenerationStore(Store):
             "p95_duration_ms": p95_ms,
             "by_node_type": groups,
         }
+
+    async def batch_summary(self, window_minutes: float = 60) -> dict[str, Any]:
+        """Summarize the generator's batch rows (``phase = 'batch'``) of the window.
+
+        ``cores_used`` comes from each batch row's context (``BatchStats.cores_used``: CPU time of the process and
+        its verification subprocesses / wall time). Averages are 0.0 when there is nothing to average.
+        """
+        await self._flush()
+        t = generation_performance_metrics
+        cores = t.c.context["cores_used"].as_float()
+        where = sa.and_(t.c.phase == "batch", t.c.created_at >= cutoff(window_minutes))
+        stmt = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((t.c.parallel, 1), else_=0)), 0),
+            sa.func.avg(sa.case((t.c.parallel, cores), else_=None)),
+            sa.func.avg(sa.case((t.c.parallel, None), else_=cores)),
+            sa.func.avg(t.c.duration_ms),
+            sa.func.coalesce(sa.func.sum(sa.case((t.c.success, 0), else_=1)), 0),
+            sa.func.avg(sa.case((t.c.parallel, t.c.worker_count), else_=None)),
+        ).where(where)
+        async with self.db.begin("summarize generation batches") as conn:
+            total, parallel, par_cores, serial_cores, wall, failed, workers = (await conn.execute(stmt)).one()
+        return {
+            "total_batches": int(total),
+            "parallel_batches": int(parallel),
+            "failed_batches": int(failed),
+            "avg_cores_used": optional_float(par_cores) or 0.0,
+            "serial_cores_used": optional_float(serial_cores) or 0.0,
+            "avg_batch_wall_ms": optional_float(wall) or 0.0,
+            "avg_parallel_workers": optional_float(workers) or 0.0,
+        }
+
+    async def recent_node_durations(
+        self, window_minutes: float = 60, limit: int = 200
+    ) -> list[tuple[datetime, str, float, bool]]:
+        """Return the window's last ``limit`` generated nodes, oldest first: (time, node type, ms, success)."""
+        await self._flush()
+        t = generation_performance_metrics
+        stmt = (
+            sa.select(t.c.created_at, t.c.node_type, t.c.duration_ms, t.c.success)
+            .where(t.c.phase == "job", t.c.created_at >= cutoff(window_minutes))
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(int(limit))
+        )
+        async with self.db.begin("read recent generation metrics") as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(r[0], str(r[1]), float(r[2]), bool(r[3])) for r in reversed(rows)]

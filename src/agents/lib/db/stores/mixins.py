@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from agents.lib.db.schema import mixin_compatibility_matrix, utcnow
 from agents.lib.db.stores.base import Store
-from agents.lib.db.values import text
+from agents.lib.db.values import cutoff, text
 
 __all__ = ["MixinCompatibility", "MixinStore"]
 
@@ -113,3 +114,27 @@ class MixinStore(Store):
         async with self.db.begin("read mixin compatibility") as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         return [_mixin(r) for r in rows]
+
+    async def summary(self, window_minutes: float = 60) -> dict[str, Any]:
+        """Summarize the pairs updated in the window (outcomes are cumulative per pair).
+
+        ``conflict_pairs`` counts pairs with more failures than successes.
+        """
+        m = mixin_compatibility_matrix
+        stmt = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(m.c.success_count), 0),
+            sa.func.coalesce(sa.func.sum(m.c.failure_count), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((m.c.failure_count > m.c.success_count, 1), else_=0)), 0),
+            sa.func.count(sa.distinct(m.c.node_type)),
+        ).where(m.c.updated_at >= cutoff(window_minutes))
+        async with self.db.begin("summarize mixin compatibility") as conn:
+            pairs, ok, failed, conflicts, node_types = (await conn.execute(stmt)).one()
+        observations = int(ok) + int(failed)
+        return {
+            "total_pairs": int(pairs),
+            "total_observations": observations,
+            "success_rate": int(ok) / observations if observations else 0.0,
+            "conflict_pairs": int(conflicts),
+            "node_types": int(node_types),
+        }

@@ -24,7 +24,7 @@ from agents.lib.db.values import (
     timestamp,
 )
 
-__all__ = ["PatternFeedbackRecord", "PatternFeedbackStore"]
+__all__ = ["PARTIAL_FEEDBACK", "PatternFeedbackRecord", "PatternFeedbackStore"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class PatternFeedbackRecord:
     weight: float
     context: dict[str, Any] | None
     created_at: datetime
+
+
+PARTIAL_FEEDBACK = ("partial", "adjusted")
+"""Feedback types that count half a true positive and half a false positive."""
 
 
 class PatternFeedbackStore(Store):
@@ -130,3 +134,50 @@ class PatternFeedbackStore(Store):
         stmt = sa.select(t.c.detected_pattern).distinct().order_by(t.c.detected_pattern)
         async with self.db.begin("read pattern feedback") as conn:
             return list((await conn.execute(stmt)).scalars().all())
+
+    async def precision_summary(self, window_minutes: float = 60) -> dict[str, Any]:
+        """Summarize the window's feedback with the weighted precision (docs/patterns.md, "Precision").
+
+        Precision is ``sum(w * tp) / sum(w * (tp + fp))`` with ``w = 2`` for user-provided feedback and 1
+        otherwise (the ``weight`` column is not used, so one definition holds everywhere); ``correct`` is one true positive, ``incorrect`` one false positive, ``partial``
+        and ``adjusted`` half of each; other feedback types are not scored. ``scored_feedback`` counts the
+        rows that were scored (raw count).
+        """
+        f = pattern_feedback_log
+        kind = f.c.feedback_type
+        half = kind.in_(PARTIAL_FEEDBACK)
+        tp = sa.case((kind == "correct", 1.0), (half, 0.5), else_=0.0)
+        fp = sa.case((kind == "incorrect", 1.0), (half, 0.5), else_=0.0)
+        w = sa.case((f.c.user_provided, 2.0), else_=1.0)
+
+        def count_of(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+        stmt = sa.select(
+            sa.func.count(),
+            sa.func.count(sa.distinct(f.c.detected_pattern)),
+            sa.func.coalesce(sa.func.sum(w * tp), 0.0),
+            sa.func.coalesce(sa.func.sum(w * (tp + fp)), 0.0),
+            count_of(kind == "correct"),
+            count_of(kind == "incorrect"),
+            count_of(kind == "partial"),
+            count_of(kind == "adjusted"),
+            count_of(f.c.user_provided),
+            sa.func.avg(f.c.detected_confidence),
+        ).where(f.c.created_at >= cutoff(window_minutes))
+        async with self.db.begin("summarize pattern feedback") as conn:
+            row = (await conn.execute(stmt)).one()
+        total, patterns, wtp, wall, correct, incorrect, partial, adjusted, users, confidence = row
+        correct, incorrect, partial, adjusted = int(correct), int(incorrect), int(partial), int(adjusted)
+        return {
+            "overall_precision": float(wtp) / float(wall) if wall else 0.0,
+            "total_feedback": int(total),
+            "scored_feedback": correct + incorrect + partial + adjusted,
+            "patterns_analyzed": int(patterns),
+            "correct": correct,
+            "incorrect": incorrect,
+            "partial": partial,
+            "adjusted": adjusted,
+            "user_provided": int(users),
+            "avg_confidence": 0.0 if confidence is None else float(confidence),
+        }
