@@ -139,9 +139,9 @@ class PatternFeedbackStore(Store):
         """Summarize the window's feedback with the weighted precision (docs/patterns.md, "Precision").
 
         Precision is ``sum(w * tp) / sum(w * (tp + fp))`` with ``w = 2`` for user-provided feedback and 1
-        otherwise (the ``weight`` column is not used, so one definition holds everywhere); ``correct`` is one true positive, ``incorrect`` one false positive, ``partial``
-        and ``adjusted`` half of each; other feedback types are not scored. ``scored_feedback`` counts the
-        rows that were scored (raw count).
+        otherwise (not the ``weight`` column, so one definition holds everywhere). ``correct`` is one true
+        positive, ``incorrect`` one false positive, ``partial`` and ``adjusted`` half of each; other feedback
+        types are not scored. ``scored_feedback`` counts the rows that were scored (raw count).
         """
         f = pattern_feedback_log
         kind = f.c.feedback_type
