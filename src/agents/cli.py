@@ -110,7 +110,8 @@ def _log_to_file() -> Path:
 
 
 def _split_types(values: Sequence[str] | None) -> list[str] | None:
-    if not values:
+    """Return the node types of ``--node-types``: None when not given, ``[]`` (bad input) when given empty."""
+    if values is None:
         return None
     return [t.strip().upper() for v in values for t in v.split(",") if t.strip()]
 

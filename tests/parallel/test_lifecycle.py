@@ -7,9 +7,13 @@ file and sleeps; the processes are then looked up in /proc.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
+import aiosqlite
 import pytest
 
 from agents.lib.db import resolve_dsn
@@ -17,6 +21,7 @@ from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.migrations import apply_async
 from agents.lib.parallel_generator import ParallelGenerator
 from agents.lib.prd_analyzer import PRDAnalysis
+from tests._leaks import new_fds, new_threads, settled_fds, settled_threads
 from tests._services.postgres import run_async
 from tests.parallel._support import (
     HookedGenerator,
@@ -26,9 +31,7 @@ from tests.parallel._support import (
     kill_quietly,
     live_children,
     live_group,
-    open_fds,
     read_pids,
-    thread_snapshot,
     wait_until,
 )
 
@@ -70,7 +73,7 @@ async def test_a_job_over_its_timeout_fails_with_timeout_and_its_processes_are_k
 async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing_behind(
     analysis: PRDAnalysis, tmp_path: Path
 ) -> None:
-    threads_before, fds_before = thread_snapshot(), open_fds()
+    threads_before, fds_before = settled_threads(), settled_fds()
     pidfile = tmp_path / "hang.pids"
     hooked = HookedGenerator(after=add_hanging_test(pidfile))
     generator = ParallelGenerator(max_workers=2, timeout_seconds=600, enable_metrics=False, generator=hooked)
@@ -93,8 +96,8 @@ async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing
         assert [pid for pid in pids if is_alive(pid)] == []
         assert live_group(pids[0]) == []
         assert live_children() == []
-        assert thread_snapshot() == threads_before
-        assert open_fds() == fds_before
+        assert new_threads(threads_before) == []
+        assert new_fds(fds_before) == {}
     finally:
         batch.cancel()
         hooked.close()
@@ -107,16 +110,17 @@ async def test_async_with_releases_threads_files_and_the_metrics_database(
 ) -> None:
     """The generator opens its own code generator and metrics database (SQLite in the data dir) and closes both."""
     run_async(lambda: apply_async(resolve_dsn(None)))  # migrate beforehand, on a loop of its own
-    threads_before, fds_before = thread_snapshot(), open_fds()
+    # The migration's aiosqlite thread may still be ending: the snapshot waits for it (issue 14).
+    threads_before, fds_before = settled_threads(), settled_fds()
     async with ParallelGenerator(max_workers=2) as generator:
         results = await generator.generate_nodes_parallel(
             [job(analysis, "EFFECT", tmp_path), job(analysis, "COMPUTE", tmp_path)], uuid4()
         )
         assert [r.success for r in results] == [True, True]
         assert generator._persistence is not None and generator._generator is not None
-        assert len(thread_snapshot() - threads_before) >= 2  # the workers (and the database's) are up
-    assert thread_snapshot() == threads_before
-    assert open_fds() == fds_before
+        assert len(set(threading.enumerate()) - threads_before) >= 2  # the workers (and the database's) are up
+    assert new_threads(threads_before) == []
+    assert new_fds(fds_before) == {}
     assert live_children() == []
     assert all(part is None for part in (generator._persistence, generator._generator, generator._executor))
 
@@ -143,3 +147,27 @@ async def test_cancelling_the_batch_kills_its_processes(analysis: PRDAnalysis, t
         hooked.close()
         if pids is not None:
             kill_quietly(*pids)
+
+
+async def test_snapshots_wait_for_threads_that_are_ending_and_only_for_those(tmp_path: Path) -> None:
+    """What makes the leak checks above deterministic: a thread on its way out is not counted (issue 14)."""
+    before = settled_threads()
+    connection = await aiosqlite.connect(tmp_path / "x.db")
+    worker = connection._thread
+    await connection.close()  # returns before its thread has ended
+    executor = ThreadPoolExecutor(1, thread_name_prefix="ending-executor")
+    executor.submit(time.sleep, 0.05)
+    executor.shutdown(wait=False)
+    stop = threading.Event()
+    lingering = threading.Thread(target=stop.wait, name="lingering")
+    lingering.start()
+    try:
+        settled = settled_threads()
+        assert worker not in settled
+        assert not any(t.name.startswith("ending-executor") for t in settled)
+        assert lingering in settled  # a thread with work left is not waited for
+        assert new_threads(before) == [f"lingering (ident {lingering.ident})"]
+    finally:
+        stop.set()
+        lingering.join()
+    assert new_threads(before) == []

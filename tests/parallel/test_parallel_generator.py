@@ -95,11 +95,25 @@ def test_constructor_defaults_and_validation() -> None:
     assert keyworded.mixin_recommender is recommender
 
 
-async def test_empty_batch_is_refused() -> None:
-    async with ParallelGenerator(enable_metrics=False) as generator:
-        with pytest.raises(OnexError) as caught:
-            await generator.generate_nodes_parallel([], uuid4())
-    assert caught.value.code is ErrorCode.VALIDATION_ERROR
+async def test_an_empty_batch_returns_an_empty_list_and_changes_nothing(
+    analysis: PRDAnalysis, tmp_path: Path
+) -> None:
+    """Like asyncio.gather() and Executor.map: no jobs, no results (issue 14); no thread is started for it."""
+    async with ParallelGenerator(max_workers=2, enable_metrics=False) as generator:
+        assert await generator.generate_nodes_parallel([], uuid4()) == []
+        assert await generator.generate_nodes_parallel(iter([])) == []
+        assert generator._executor is None
+        assert generator.last_batch is None
+        assert generator.get_progress()["total_jobs"] == 0
+        results = await generator.generate_nodes_parallel([job(analysis, "EFFECT", tmp_path)])
+        stats = generator.last_batch
+        assert await generator.generate_nodes_parallel([]) == []
+        assert generator.last_batch is stats  # the last real batch's figures stay
+        assert generator.get_progress()["completed_jobs"] == 1
+    assert [r.success for r in results] == [True]
+    with pytest.raises(OnexError) as caught:
+        await generator.generate_nodes_parallel([])  # after cleanup, even an empty batch is refused
+    assert caught.value.code is ErrorCode.OPERATION_FAILED
 
 
 async def test_results_come_back_in_job_order_whatever_order_jobs_finish(

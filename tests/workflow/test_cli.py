@@ -111,6 +111,13 @@ def test_errors_are_one_line_and_a_hint_with_exit_code_2(tmp_path: Path) -> None
     assert "GATEWAY" in unknown.stderr.splitlines()[0]
     assert not (tmp_path / "o").exists()
 
+    for given in ("", ","):  # node types given, but none in them: bad input, not the PRD's types (issue 14)
+        none = agents("generate", str(LOANS), "--out", str(tmp_path / "o"), "-t", given, "--no-verify")
+        assert none.returncode == 2, none.stderr
+        assert none.stderr.splitlines()[0] == "error: no node types to generate"
+        assert none.stderr.splitlines()[1].startswith("hint: ")
+        assert not (tmp_path / "o").exists()
+
 
 def test_existing_output_needs_force(tmp_path: Path) -> None:
     out = tmp_path / "svc"

@@ -193,6 +193,22 @@ async def test_unknown_node_type_is_a_validation_error(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+async def test_an_empty_list_of_node_types_is_a_validation_error(tmp_path: Path) -> None:
+    """None means the analysis's node types; an empty list means none, which is bad input (issue 14)."""
+    for call in (
+        lambda: generate_microservice(LOANS, tmp_path / "out", node_types=[], enable_metrics=False),
+        lambda: generate_microservice(LOANS, tmp_path / "out", node_types=(), enable_metrics=False),
+    ):
+        with pytest.raises(OnexError) as caught:
+            await call()
+        assert caught.value.code is ErrorCode.VALIDATION_ERROR
+        assert caught.value.message == "no node types to generate"
+    with pytest.raises(OnexError) as direct:
+        create_jobs(analyze_prd(LOANS), tmp_path / "out", [])
+    assert direct.value.code is ErrorCode.VALIDATION_ERROR
+    assert not (tmp_path / "out").exists()
+
+
 async def test_existing_nodes_are_a_conflict_unless_forced(tmp_path: Path) -> None:
     out = tmp_path / "svc"
     first = await generate_microservice(LOANS, out, verify=False, enable_metrics=False)

@@ -152,8 +152,11 @@ def create_jobs(
     """One :class:`GenerationJob` per node type (default: the analysis's recommended types), specs built now.
 
     Building the specs before any job runs means a spec that cannot be built fails the call (with an
-    ``OnexError``) before anything is written.
+    ``OnexError``) before anything is written. An empty ``node_types`` (as opposed to ``None``) is a
+    VALIDATION_ERROR: there is nothing to generate.
     """
+    if node_types is not None and not list(node_types):
+        raise OnexError("no node types to generate", ErrorCode.VALIDATION_ERROR, {"node_types": []})
     specs = build_node_specs(
         analysis, node_types, domain=domain, service_name=service_name, mixin_recommender=mixin_recommender
     )

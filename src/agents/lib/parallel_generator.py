@@ -204,8 +204,8 @@ class ParallelGenerator:
         if self._closed:
             raise OnexError("this ParallelGenerator has been cleaned up", ErrorCode.OPERATION_FAILED)
         jobs = list(jobs)
-        if not jobs:
-            raise OnexError("no jobs to run", ErrorCode.VALIDATION_ERROR)
+        if not jobs:  # as asyncio.gather() and Executor.map: nothing to run, nothing recorded
+            return []
         if self._running():
             raise OnexError(
                 "a batch is already running on this ParallelGenerator; await it first",

@@ -416,10 +416,46 @@ class _ExitWatcher:
             os.close(fd)
 
 
+_GROUP_EXIT_S = 5.0
+"""How long a killed process group is given to be gone (SIGKILL cannot be caught; this is scheduling only)."""
+
+
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` and its whole group; return once none of them runs any more (bounded)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    # The leader is reaped; its children (reparented to init when it died) may still be on their way out.
+    deadline = time.monotonic() + _GROUP_EXIT_S
+    pause = 0.001
+    while _group_runs(process.pid) and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def _group_runs(pgid: int) -> bool:
+    """Whether a process of the group ``pgid`` still runs (a zombie only waits to be reaped: it does not)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no /proc: the kernel's answer (which counts zombies) is all there is
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X", "x"):
+            return True
+    return False
 
 
 def _environment(root: Path) -> dict[str, str]:
