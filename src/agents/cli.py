@@ -12,7 +12,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
-from uuid import UUID
 
 import orjson
 import typer
@@ -22,17 +21,13 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from agents import __version__
-from agents.lib.codegen_workflow import (
-    DEFAULT_TIMEOUT_SECONDS,
-    WorkflowHook,
-    WorkflowResult,
-    generate_microservice,
-)
+from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
+from agents.lib.codegen.job import GenerationResult
+from agents.lib.codegen_workflow import DEFAULT_TIMEOUT_SECONDS, generate_microservice
 from agents.lib.config import load_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.log_rotation import LogRotationConfig, configure_global_rotation
 from agents.lib.migrations.cli import db_app
-from agents.lib.parallel_generator import GenerationJob, GenerationResult
 from agents.lib.prd_analyzer import PRDAnalysis, analyze_prd
 from agents.lib.structured_logger import configure_logging
 
@@ -185,13 +180,11 @@ class _ProgressHook(WorkflowHook):
         self.tasks: dict[str, TaskID] = {}
         self.started = False
 
-    async def workflow_started(
-        self, session_id: UUID, analysis: PRDAnalysis, jobs: Sequence[GenerationJob]
-    ) -> None:
+    async def workflow_started(self, run: WorkflowRun) -> None:
         """Show the progress display with a row per node."""
         self.progress.start()
         self.started = True
-        for job in jobs:
+        for job in run.jobs:
             self.tasks[job.node_type] = self.progress.add_task(
                 f"{job.node_type:<13}", total=1, status="generating and verifying"
             )

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.lib.codegen import probe
 from agents.lib.codegen.mypy_seed import SEED_DIR_VARIABLE, SEED_MODULES
+from agents.lib.codegen.runner import service_environment
 from agents.lib.codegen.verify import verify_generated
 from agents.lib.errors import ErrorCode, OnexError
 
@@ -118,6 +120,35 @@ def test_agents_is_unimportable_in_the_subprocesses(service_copy: Path) -> None:
     tests.write_text("import importlib\n\n\ndef test_x() -> None:\n    importlib.import_module('agents')\n")
     report = verify_generated(service_copy, packages=[EFFECT], static_only=False)
     assert not report.check("tests").passed
+
+
+def test_the_probe_is_a_program_of_its_own_that_blocks_agents(service_copy: Path) -> None:
+    """The program run inside the service is a real file, run by path; there `agents` is unimportable, the
+    service is, and the modules beside the program are not (its directory is kept off sys.path)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-P", probe.__file__, *args],
+            cwd=service_copy,
+            env=service_environment(service_copy),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    blocked = run(probe.IMPORTS, "agents")
+    assert blocked.returncode == 1
+    assert blocked.stderr.strip().splitlines()[-1] == (
+        "ModuleNotFoundError: import of agents halted; None in sys.modules"
+    )
+    assert run(probe.IMPORTS, f"{EFFECT}.node", "onex_runtime").returncode == 0
+    sibling = run(probe.IMPORTS, "static_checks")
+    assert sibling.stderr.strip().splitlines()[-1] == "ModuleNotFoundError: No module named 'static_checks'"
+    tests = run(probe.TESTS, "-q", "-p", "no:cacheprovider", f"{EFFECT}/tests")
+    assert tests.returncode == 0, tests.stdout
+    assert " passed" in tests.stdout
+    assert (run("bogus").returncode, run("bogus").stderr) == (2, "probe.py: unknown mode 'bogus'\n")
 
 
 def test_cancel_kills_the_running_check(service_copy: Path) -> None:

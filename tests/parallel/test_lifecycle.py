@@ -16,6 +16,7 @@ from uuid import uuid4
 import aiosqlite
 import pytest
 
+from agents.lib.codegen.job import NodeJob
 from agents.lib.db import resolve_dsn
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.migrations import apply_async
@@ -117,12 +118,14 @@ async def test_async_with_releases_threads_files_and_the_metrics_database(
             [job(analysis, "EFFECT", tmp_path), job(analysis, "COMPUTE", tmp_path)], uuid4()
         )
         assert [r.success for r in results] == [True, True]
-        assert generator._persistence is not None and generator._generator is not None
+        node_job = generator._job
+        assert isinstance(node_job, NodeJob)  # the default job, with a code generator of its own
+        assert generator._persistence is not None and node_job.generator is not None
         assert len(set(threading.enumerate()) - threads_before) >= 2  # the workers (and the database's) are up
     assert new_threads(threads_before) == []
     assert new_fds(fds_before) == {}
     assert live_children() == []
-    assert all(part is None for part in (generator._persistence, generator._generator, generator._executor))
+    assert all(part is None for part in (generator._persistence, node_job.generator, generator._executor))
 
 
 async def test_cancelling_the_batch_kills_its_processes(analysis: PRDAnalysis, tmp_path: Path) -> None:

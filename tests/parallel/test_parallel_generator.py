@@ -15,14 +15,10 @@ import pytest
 
 import agents.lib.parallel_generator as parallel_module
 from agents.lib.codegen.generator import GeneratedNode
+from agents.lib.codegen.job import GenerationJob, GenerationResult, JobControl
 from agents.lib.codegen.spec import NodeSpec
 from agents.lib.errors import ErrorCode, OnexError
-from agents.lib.parallel_generator import (
-    BatchStats,
-    GenerationJob,
-    GenerationResult,
-    ParallelGenerator,
-)
+from agents.lib.parallel_generator import BatchStats, ParallelGenerator
 from agents.lib.prd_analyzer import PRDAnalysis
 from tests.parallel._support import GATE_TIMEOUT_S, Gates, HookedGenerator, job, wait_until
 
@@ -93,6 +89,47 @@ def test_constructor_defaults_and_validation() -> None:
         mixin_recommender=recommender,
     )
     assert keyworded.mixin_recommender is recommender
+
+
+async def test_the_job_is_injected_told_its_limit_and_told_when_to_stop(
+    analysis: PRDAnalysis, tmp_path: Path
+) -> None:
+    """ParallelGenerator is about concurrency: what a job does is the job runner's (default: NodeJob)."""
+    seen: list[tuple[str, float, bool, str]] = []
+    stopped: list[str] = []
+
+    def runner(job: GenerationJob, control: JobControl) -> GenerationResult:
+        seen.append(
+            (job.node_type, control.timeout_seconds, control.cancel.is_set(), threading.current_thread().name)
+        )
+        if job.node_type == "REDUCER":  # waits until told to stop: its time runs out
+            control.cancel.wait(GATE_TIMEOUT_S)
+            stopped.append(job.node_type)
+            control.check("the next step")
+        if job.node_type == "COMPUTE":
+            raise OnexError("the runner refused", ErrorCode.CONFLICT)
+        return GenerationResult(job.job_id, True, job.node_type, job.microservice_name, 1.0)
+
+    jobs = [job(analysis, t, tmp_path) for t in ("EFFECT", "GATEWAY", "COMPUTE", "REDUCER")]
+    async with ParallelGenerator(max_workers=4, timeout_seconds=0.5, enable_metrics=False, job_runner=runner) as g:
+        results = await g.generate_nodes_parallel(jobs)
+    assert [(r.node_type, r.success, r.error_code) for r in results] == [
+        ("EFFECT", True, None),
+        ("GATEWAY", True, None),  # the runner decides: nothing built a spec that would refuse it
+        ("COMPUTE", False, "CONFLICT"),
+        ("REDUCER", False, "TIMEOUT"),
+    ]
+    assert results[2].error == "the runner refused"
+    assert sorted(s[:3] for s in seen) == sorted(
+        (t, 0.5, False) for t in ("EFFECT", "GATEWAY", "COMPUTE", "REDUCER")
+    )
+    assert all(name.startswith("agents-generate") for *_, name in seen)
+    assert stopped == ["REDUCER"]
+    assert list(tmp_path.iterdir()) == []  # nothing was written: no NodeJob ran
+    with pytest.raises(OnexError) as caught:
+        ParallelGenerator(job_runner=runner, mixin_recommender=lambda t, c: [])
+    assert caught.value.code is ErrorCode.VALIDATION_ERROR
+    assert parallel_module.GenerationJob is GenerationJob and parallel_module.GenerationResult is GenerationResult
 
 
 async def test_an_empty_batch_returns_an_empty_list_and_changes_nothing(
