@@ -286,7 +286,8 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path) -> 
     cache = result.template_cache
     console.print(
         f"{passed}/{len(result.results)} nodes passed in {result.wall_ms / 1000:.1f} s "
-        f"with {result.workers} worker(s) (speedup {result.speedup:.2f}x, {result.cores_used:.1f} cores busy); "
+        f"with {result.workers} worker(s) (speedup {result.speedup:.2f}x over one worker, estimated: "
+        f"{result.cores_used:.1f} cores busy, {result.concurrency:.1f} nodes at once); "
         f"template cache hit rate {cache.get('hit_rate', 0.0):.0%}"
     )
     shown = f"{prefix.rsplit('_', 1)[0]}_*" if "_" in prefix else ", ".join(packages)

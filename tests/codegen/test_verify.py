@@ -158,7 +158,8 @@ def test_cancel_kills_the_running_check(service_copy: Path) -> None:
     threading.Timer(1.0, cancel.set).start()
     with pytest.raises(OnexError) as caught:
         verify_generated(service_copy, packages=[EFFECT], cancel=cancel)
-    assert caught.value.code is ErrorCode.TIMEOUT
+    assert caught.value.code is ErrorCode.CANCELLED  # stopped on request: not a timeout
+    assert caught.value.message == "verification cancelled during tests"
     assert caught.value.details == {"check": "tests"}
 
 

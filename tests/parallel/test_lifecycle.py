@@ -78,12 +78,12 @@ async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing
     pidfile = tmp_path / "hang.pids"
     hooked = HookedGenerator(after=add_hanging_test(pidfile))
     generator = ParallelGenerator(max_workers=2, timeout_seconds=600, enable_metrics=False, generator=hooked)
-    batch = asyncio.create_task(
-        generator.generate_nodes_parallel(
-            [job(analysis, "REDUCER", tmp_path, verify=True), job(analysis, "COMPUTE", tmp_path, verify=True)],
-            uuid4(),
-        )
-    )
+    jobs = [
+        job(analysis, "REDUCER", tmp_path, verify=True),
+        job(analysis, "COMPUTE", tmp_path, verify=True),
+        job(analysis, "EFFECT", tmp_path),  # waits for a worker: cleanup comes first
+    ]
+    batch = asyncio.create_task(generator.generate_nodes_parallel(jobs, uuid4()))
     pids: tuple[int, int] | None = None
     try:
         await wait_until(pidfile.is_file, "a hanging test is running")
@@ -93,7 +93,14 @@ async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing
         assert batch.done()  # cleanup waited for the batch to wind down
         with pytest.raises(OnexError) as caught:
             await batch
-        assert set(caught.value.details["error_codes"].values()) == {ErrorCode.TIMEOUT.value}
+        # Stopped by cleanup(), not by a timeout: their own code (issue 15), and where each was stopped.
+        assert list(caught.value.details["error_codes"].values()) == [ErrorCode.CANCELLED.value] * 3
+        stopped = "cancelled: the generator was cleaned up"
+        assert list(caught.value.details["errors"].values()) == [
+            f"{stopped} (verification cancelled during tests)",
+            f"{stopped} (verification cancelled during tests)",
+            stopped,
+        ]
         assert [pid for pid in pids if is_alive(pid)] == []
         assert live_group(pids[0]) == []
         assert live_children() == []

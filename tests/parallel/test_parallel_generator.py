@@ -223,10 +223,48 @@ async def test_at_most_max_workers_jobs_run_at_once_and_they_do_overlap(
     assert len(set(hooked.threads)) == 2
     assert stats is not None
     assert stats.busy_ms == pytest.approx(sum(r.duration_ms for r in results))
-    assert stats.speedup == pytest.approx(stats.busy_ms / stats.wall_ms)
-    assert stats.speedup > 1.0  # the pairs overlapped
+    assert stats.concurrency == pytest.approx(stats.busy_ms / stats.wall_ms)
+    assert stats.concurrency > 1.0  # the pairs overlapped
     # CPU time over wall time: positive (rendering and formatting burn CPU), never above the machine's cores
     assert 0.0 < stats.cores_used <= (os.cpu_count() or 1) * 1.05
+    # the gain over one worker is estimated from CPU time: never above the cores used nor the concurrency
+    assert stats.speedup == pytest.approx(min(stats.concurrency, stats.cores_used))
+
+
+@pytest.mark.parametrize(
+    ("figures", "speedup", "concurrency", "cores_used"),
+    [
+        # issue 15: an all-failed 41 ms batch of 3 jobs on 3 workers, one core of CPU: busy/wall said 2.67x
+        (
+            {"jobs": 3, "failed": 3, "workers": 3, "wall_ms": 41.0, "busy_ms": 109.47, "cpu_ms": 41.0},
+            1.0,
+            2.67,
+            1.0,
+        ),
+        # 4 workers on 2 cores: jobs slow each other down, busy/wall reads 3.8x, the cores bought 1.85x
+        (
+            {"jobs": 4, "failed": 0, "workers": 4, "wall_ms": 10000, "busy_ms": 38000, "cpu_ms": 18500},
+            1.85,
+            3.8,
+            1.85,
+        ),
+        # jobs that wait as well as compute: no more gain than jobs at once
+        ({"jobs": 4, "failed": 0, "workers": 2, "wall_ms": 1000, "busy_ms": 1500, "cpu_ms": 1900}, 1.5, 1.5, 1.9),
+        # one job at a time (one worker, or one job) is the baseline itself
+        ({"jobs": 4, "failed": 0, "workers": 1, "wall_ms": 4000, "busy_ms": 3990, "cpu_ms": 3600}, 1.0, 1.0, 0.9),
+        ({"jobs": 1, "failed": 1, "workers": 4, "wall_ms": 30, "busy_ms": 29, "cpu_ms": 45}, 1.0, 0.97, 1.5),
+        ({"jobs": 2, "failed": 0, "workers": 2, "wall_ms": 0.0, "busy_ms": 0.0, "cpu_ms": 0.0}, 1.0, 0.0, 0.0),
+    ],
+)
+def test_speedup_is_the_estimated_gain_over_one_worker_and_concurrency_is_busy_over_wall(
+    figures: dict[str, float], speedup: float, concurrency: float, cores_used: float
+) -> None:
+    stats = BatchStats.measure(**figures)  # type: ignore[arg-type]
+    assert stats.speedup == pytest.approx(speedup, abs=0.005)
+    assert stats.concurrency == pytest.approx(concurrency, abs=0.005)
+    assert stats.cores_used == pytest.approx(cores_used, abs=0.005)
+    assert (stats.jobs, stats.failed, stats.workers) == (figures["jobs"], figures["failed"], figures["workers"])
+    assert (stats.wall_ms, stats.busy_ms) == (figures["wall_ms"], figures["busy_ms"])
 
 
 async def test_the_event_loop_keeps_running_while_jobs_work(analysis: PRDAnalysis, tmp_path: Path) -> None:

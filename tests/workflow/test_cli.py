@@ -36,7 +36,8 @@ def test_generate_verifies_every_node_prints_a_summary_and_the_service_passes_it
     assert "Service LibraryLoans" in run.stdout
     assert run.stdout.count("passed (") == 2
     assert "2/2 nodes passed" in run.stdout
-    assert "with 2 worker(s)" in run.stdout
+    assert "with 2 worker(s) (speedup " in run.stdout
+    assert "x over one worker, estimated: " in run.stdout and " nodes at once); " in run.stdout
     assert f"run its tests: cd {out.resolve()} && python -m pytest" in run.stdout
     assert "Traceback" not in run.stderr
     assert '"level"' not in run.stderr  # the JSON log goes to the log file, not over the progress display

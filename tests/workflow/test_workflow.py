@@ -135,6 +135,10 @@ async def test_verified_run_records_session_metrics_cache_counters_and_one_corre
         assert context["cores_used"] == round(result.cores_used, 3)
         assert result.to_dict()["cores_used"] == round(result.cores_used, 2)
         assert 0.0 < result.cores_used <= (os.cpu_count() or 1) * 1.05
+        # speedup: the estimated gain over one worker, never above the cores used; concurrency: busy / wall
+        assert result.speedup == pytest.approx(min(result.concurrency, result.cores_used))
+        assert result.concurrency == pytest.approx(context["busy_ms"] / batch[0]["duration_ms"], rel=1e-3)
+        assert result.to_dict()["concurrency"] == round(result.concurrency, 2)
 
         cached = await _rows(persistence, "SELECT hit_count, miss_count FROM template_cache_metadata")
         stats = result.template_cache
@@ -367,3 +371,28 @@ async def test_node_hooks_and_async_progress_callbacks_run_as_each_node_finishes
     for done, node_type in enumerate(order, start=1):
         expected += [("hook", node_type, len(expected)), ("progress", node_type, done)]
     assert events == expected
+
+
+async def test_a_cancelled_run_reaches_the_hooks_as_cancelled(tmp_path: Path) -> None:
+    tasks: list[asyncio.Task[WorkflowResult]] = []
+
+    class CancellingHook(RecordingHook):
+        async def node_finished(self, run: WorkflowRun, result: GenerationResult) -> None:
+            await super().node_finished(run, result)
+            tasks[0].cancel()  # the caller cancels the run after its first node
+
+    hook = CancellingHook()
+    tasks.append(
+        asyncio.create_task(
+            generate_microservice(
+                PAYOUTS, tmp_path / "svc", workers=1, verify=False, enable_metrics=False, hooks=[hook]
+            )
+        )
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+    assert hook.calls == [
+        ("started", ["EFFECT", "ORCHESTRATOR", "REDUCER", "COMPUTE"]),
+        ("node", "EFFECT"),
+        ("failed", ErrorCode.CANCELLED),
+    ]

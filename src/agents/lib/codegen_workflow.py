@@ -7,6 +7,7 @@ docs/codegen.md ("The workflow") describes options, records and errors.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import time
@@ -205,6 +206,7 @@ async def generate_microservice(
                 wall_ms=batch.wall_ms if batch is not None else (time.perf_counter() - started) * 1000,
                 speedup=batch.speedup if batch is not None else 1.0,
                 cores_used=batch.cores_used if batch is not None else 0.0,
+                concurrency=batch.concurrency if batch is not None else 0.0,
                 verified=verify,
                 template_cache=dict(cache.get_stats()),
             )
@@ -218,6 +220,8 @@ async def generate_microservice(
                     "successful": len(results) - len(result.failed),
                     "failed": len(result.failed),
                     "speedup": round(result.speedup, 2),
+                    "cores_used": round(result.cores_used, 2),
+                    "concurrency": round(result.concurrency, 2),
                     "template_cache_hit_rate": round(result.template_cache.get("hit_rate", 0.0), 3),
                 },
             )
@@ -230,6 +234,11 @@ async def generate_microservice(
         except Exception as exc:  # a bug of ours: the hooks hear of it as an INTERNAL_ERROR, the caller as raised
             _log.error("Generation failed", metadata={"error": _describe(exc), "code": "INTERNAL_ERROR"})
             await _call_hooks(hooks, "workflow_failed", run, OnexError(_describe(exc), ErrorCode.INTERNAL_ERROR))
+            raise
+        except asyncio.CancelledError:  # the caller cancelled the run: the hooks hear of it, then it propagates
+            _log.warning("Generation cancelled", metadata={"code": "CANCELLED"})
+            cancelled = OnexError("the run was cancelled", ErrorCode.CANCELLED)
+            await _call_hooks(hooks, "workflow_failed", run, cancelled)
             raise
         finally:
             code_generator.close()

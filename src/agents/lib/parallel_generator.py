@@ -35,22 +35,20 @@ _log = get_logger(__name__, component="parallel_generator")
 
 _KILL_GRACE_S = 10.0
 """How long a timed-out job's worker is given to kill its subprocesses before the job is reported anyway."""
+_CLEANED_UP = "cancelled: the generator was cleaned up"
+"""The error of a job that ``cleanup()`` stopped (code CANCELLED), followed by where it stopped."""
 _SETTLE_S = 1.0
 """How long cleanup waits for the threads of a closed database driver (aiosqlite's end just after close)."""
 
 
 @dataclass(frozen=True)
 class BatchStats:
-    """One batch: how many jobs and failures, the pool size, and where the time went.
+    """One batch: how many jobs and failures, the pool size, where the time went, and what parallelism gained.
 
-    ``wall_ms`` is the batch's elapsed time, ``busy_ms`` the sum of its jobs' durations, and ``speedup``
-    ``busy_ms / wall_ms``: how many jobs ran at once on average (1.0 when they ran one after another). It is
-    the speedup over running the same jobs one after another only while the workers have a core each: with
-    more workers than cores every job runs slower, ``busy_ms`` grows with it, and the figure overstates the
-    gain (``bench/bench_parallel.py`` measures the real one against a 1-worker run). ``cores_used`` is the CPU
-    time of this process and of the subprocesses it waited for during the batch, divided by ``wall_ms``: it
-    cannot exceed the machine's cores, so it is the better hint of what parallelism bought (one job at a time
-    uses about one core).
+    ``wall_ms`` is the batch's elapsed time and ``busy_ms`` the sum of its jobs' durations. ``cores_used`` is the
+    CPU time of this process and of the subprocesses it waited for during the batch, divided by ``wall_ms``.
+    ``speedup`` estimates the throughput gain over one worker (1.0 when at most one job ran at a time); it never
+    exceeds ``cores_used`` nor :attr:`concurrency`. docs/codegen.md ("Parallel generation") says why.
     """
 
     jobs: int
@@ -60,6 +58,27 @@ class BatchStats:
     busy_ms: float
     speedup: float
     cores_used: float = 0.0
+
+    @property
+    def concurrency(self) -> float:
+        """``busy_ms / wall_ms``: how many jobs ran at once on average (not a speedup: see the class)."""
+        return self.busy_ms / self.wall_ms if self.wall_ms > 0 else 0.0
+
+    @classmethod
+    def measure(
+        cls, *, jobs: int, failed: int, workers: int, wall_ms: float, busy_ms: float, cpu_ms: float
+    ) -> BatchStats:
+        """Return the stats of a batch that took ``wall_ms`` and ``cpu_ms`` of CPU time (process and children).
+
+        One worker would need at least the batch's CPU time (a generation job keeps about one core busy) and at
+        most the sum of the jobs' durations, so the gain is estimated as the lower of ``cpu_ms / wall_ms`` and
+        ``busy_ms / wall_ms``.
+        """
+        cores_used = cpu_ms / wall_ms if wall_ms > 0 else 0.0
+        concurrency = busy_ms / wall_ms if wall_ms > 0 else 0.0
+        parallel = min(workers, jobs) > 1 and wall_ms > 0
+        speedup = min(concurrency, cores_used) if parallel else 1.0
+        return cls(jobs, failed, workers, wall_ms, busy_ms, speedup, cores_used)
 
 
 def _cpu_seconds() -> float:
@@ -197,14 +216,13 @@ class ParallelGenerator:
         cpu_ms = (_cpu_seconds() - cpu_started) * 1000
         busy_ms = sum(r.duration_ms for r in results)
         failed = [r for r in results if not r.success]
-        stats = BatchStats(
+        stats = BatchStats.measure(
             jobs=len(results),
             failed=len(failed),
             workers=self.max_workers,
             wall_ms=wall_ms,
             busy_ms=busy_ms,
-            speedup=busy_ms / wall_ms if wall_ms > 0 else 1.0,
-            cores_used=cpu_ms / wall_ms if wall_ms > 0 else 0.0,
+            cpu_ms=cpu_ms,
         )
         self.last_batch = stats
         await self._record_metrics(results, session_id, stats)
@@ -216,6 +234,7 @@ class ParallelGenerator:
                 "wall_ms": round(stats.wall_ms, 1),
                 "speedup": round(stats.speedup, 2),
                 "cores_used": round(stats.cores_used, 2),
+                "concurrency": round(stats.concurrency, 2),
             },
         )
         if failed and len(failed) == len(results):
@@ -234,7 +253,7 @@ class ParallelGenerator:
         async with slots:
             started = time.perf_counter()
             if self._closed:
-                result = self._failure(job, started, "cancelled: the generator was cleaned up", ErrorCode.TIMEOUT)
+                result = self._failure(job, started, _CLEANED_UP, ErrorCode.CANCELLED)
             else:
                 result = await self._execute(job, started)
         with self._lock:
@@ -281,6 +300,8 @@ class ParallelGenerator:
             cancel.set()  # the batch itself was cancelled: stop the worker too
             raise
         except OnexError as exc:
+            if exc.code is ErrorCode.CANCELLED and self._closed:  # cleanup() stopped it
+                return self._failure(job, started, f"{_CLEANED_UP} ({exc.message})", exc.code)
             return self._failure(job, started, exc.message, exc.code)
         except Exception as exc:
             return self._failure(job, started, f"{type(exc).__name__}: {exc}", ErrorCode.INTERNAL_ERROR)

@@ -54,7 +54,12 @@ class WorkflowRun:
 
 @dataclass(frozen=True)
 class WorkflowResult:
-    """What a run did: the analysis, each node's result, timing and speedup."""
+    """What a run did: the analysis, each node's result, timing and speedup.
+
+    ``speedup``, ``cores_used`` and ``concurrency`` are those of the batch
+    (:class:`~agents.lib.parallel_generator.BatchStats`): the estimated gain over one worker, the cores kept busy,
+    and how many nodes were generated at once on average.
+    """
 
     correlation_id: UUID
     session_id: UUID
@@ -69,6 +74,7 @@ class WorkflowResult:
     verified: bool
     template_cache: dict[str, Any] = field(default_factory=dict)
     cores_used: float = 0.0
+    concurrency: float = 0.0
 
     @property
     def success(self) -> bool:
@@ -93,6 +99,7 @@ class WorkflowResult:
             "wall_ms": round(self.wall_ms, 1),
             "speedup": round(self.speedup, 2),
             "cores_used": round(self.cores_used, 2),
+            "concurrency": round(self.concurrency, 2),
             "verified": self.verified,
             "template_cache": {
                 k: self.template_cache[k] for k in ("hits", "misses", "hit_rate") if k in self.template_cache

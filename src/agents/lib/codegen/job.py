@@ -74,9 +74,9 @@ class JobControl:
     """The job's time limit; the generator enforces it, a runner may use it to bound its own subprocesses."""
 
     def check(self, before: str) -> None:
-        """Raise ``OnexError`` if the job was told to stop; ``before`` names the step it was about to start."""
+        """Raise ``OnexError(CANCELLED)`` if the job was told to stop; ``before`` names the step about to start."""
         if self.cancel.is_set():
-            raise OnexError(f"cancelled before {before}", ErrorCode.TIMEOUT, {"step": before})
+            raise OnexError(f"cancelled before {before}", ErrorCode.CANCELLED, {"step": before})
 
 
 JobRunner = Callable[[GenerationJob, JobControl], GenerationResult]

@@ -36,6 +36,11 @@ _TEST_MODULE = re.compile(r"(^|\.)(test_[^.]*|[^.]*_test)$")
 _MYPY_OK = "mypy --strict is clean"
 
 
+def _cancelled(check: str) -> OnexError:
+    """Return the error a verification stopped by its ``cancel`` event raises, naming the check it was in."""
+    return OnexError(f"verification cancelled during {check}", ErrorCode.CANCELLED, {"check": check})
+
+
 def _probe(mode: str) -> list[str]:
     """Return the command line of the probe program in ``mode``."""
     return [sys.executable, "-P", str(_PROBE), mode]
@@ -85,7 +90,7 @@ def _subprocess_check(
     done = run_command(command, root, service_environment(root), timeout, cancel)
     elapsed = (time.perf_counter() - started) * 1000
     if done.cancelled:
-        raise OnexError(f"verification cancelled during {name}", ErrorCode.TIMEOUT, {"check": name})
+        raise _cancelled(name)
     return _evaluate(name, done, timeout, elapsed, ok_message), done
 
 
@@ -130,8 +135,7 @@ def _check_imports_and_tests(
         state = _read_state(state_file)
     phase = state.get("phase")
     if done.cancelled:
-        check = "tests" if phase == "tests" else "imports"
-        raise OnexError(f"verification cancelled during {check}", ErrorCode.TIMEOUT, {"check": check})
+        raise _cancelled("tests" if phase == "tests" else "imports")
     imports_s = state.get("imports_s")
     imports_ms = min(elapsed, imports_s * 1000) if isinstance(imports_s, int | float) else elapsed
     tests_ms = elapsed - imports_ms
@@ -181,13 +185,13 @@ def _check_mypy(
     def run_seed_build(seed_command: Sequence[str], cwd: Path) -> tuple[int, str]:
         done = run_command(seed_command, cwd, service_environment(cwd), timeout, cancel)
         if done.cancelled:
-            raise OnexError("verification cancelled during mypy", ErrorCode.TIMEOUT, {"check": "mypy"})
+            raise _cancelled("mypy")
         return (-1 if done.timed_out else done.returncode), done.output
 
     with tempfile.TemporaryDirectory(prefix="agents-mypy-") as scratch:
         cache = prepare_mypy_cache(Path(scratch) / "seeded", root, command, run_seed_build, cancel=cancel)
         if cancel is not None and cancel.is_set():
-            raise OnexError("verification cancelled during mypy", ErrorCode.TIMEOUT, {"check": "mypy"})
+            raise _cancelled("mypy")
         which = "seeded cache" if cache.seeded else f"empty cache: {cache.note}"
         result, done = _subprocess_check(
             "mypy", [*command, "--cache-dir", str(cache.path), *packages], root, timeout, cancel, _MYPY_OK
@@ -215,7 +219,7 @@ def verify_generated(
 
     ``packages`` limits the node packages checked (the runtime is always checked); by default every
     ``node_*`` package is. ``timeout_seconds`` bounds each subprocess; ``cancel`` stops the verification (the
-    running subprocess is killed and OnexError TIMEOUT raised). ``static_only`` skips the subprocess checks.
+    running subprocess is killed and OnexError CANCELLED raised). ``static_only`` skips the subprocess checks.
     """
     root = Path(path).resolve()
     if not root.is_dir():
