@@ -35,7 +35,7 @@ def run_command(
 ) -> Completed:
     """Run ``command`` in its own process group; kill the whole group on timeout or when ``cancel`` is set.
 
-    Returns once the command and every process of its group have ended.
+    Returns once the command has ended; after a kill, only once no process of its group runs any more.
     """
     with tempfile.TemporaryFile() as sink:
         process = subprocess.Popen(
