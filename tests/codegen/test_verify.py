@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -151,13 +152,30 @@ def test_the_probe_is_a_program_of_its_own_that_blocks_agents(service_copy: Path
     assert (run("bogus").returncode, run("bogus").stderr) == (2, "probe.py: unknown mode 'bogus'\n")
 
 
-def test_cancel_kills_the_running_check(service_copy: Path) -> None:
+def test_cancel_kills_the_running_check(service_copy: Path, tmp_path: Path) -> None:
+    started = tmp_path / "hang.started"
     hang = service_copy / EFFECT / "tests" / "test_hang.py"
-    hang.write_text("import time\n\n\ndef test_hang() -> None:\n    time.sleep(600)\n")
+    hang.write_text(
+        "import pathlib\nimport time\n\n\ndef test_hang() -> None:\n"
+        f"    pathlib.Path({str(started)!r}).touch()\n    time.sleep(600)\n"
+    )
     cancel = threading.Event()
-    threading.Timer(1.0, cancel.set).start()
-    with pytest.raises(OnexError) as caught:
-        verify_generated(service_copy, packages=[EFFECT], cancel=cancel)
+
+    def cancel_once_the_test_hangs() -> None:  # not after a fixed delay: on a busy machine imports take longer
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cancel.set()
+
+    watcher = threading.Thread(target=cancel_once_the_test_hangs)
+    watcher.start()
+    try:
+        with pytest.raises(OnexError) as caught:
+            verify_generated(service_copy, packages=[EFFECT], cancel=cancel)
+    finally:
+        cancel.set()
+        watcher.join()
+    assert started.exists()
     assert caught.value.code is ErrorCode.CANCELLED  # stopped on request: not a timeout
     assert caught.value.message == "verification cancelled during tests"
     assert caught.value.details == {"check": "tests"}
