@@ -14,9 +14,10 @@ use the seed. The imports and tests checks share one subprocess; the split below
 ``imports`` and the rest of that process to ``tests``.
 
 The table gives the median and best wall time per worker count, the speedup of the median against 1 worker
-(target on 2 cores: >= 1.8x with 2 workers), and the generator's own ``last_batch.speedup`` (sum of job
-durations / wall time). A second table splits the 1-worker runs' time by step (generation and each check),
-which is where to look when the speedup is low.
+(target on 2 cores: >= 1.8x with 2 workers), the generator's own estimate of it (``last_batch.speedup``, from
+CPU time) beside ``last_batch.concurrency`` (sum of job durations / wall time, which is not a speedup), and
+the cores kept busy. A second table splits the 1-worker runs' time by step (generation and each check), which
+is where to look when the speedup is low.
 
 Run: ``.venv/bin/python bench/bench_parallel.py [--repeats 3] [--workers 1 2 4] [--quick] [--prd PATH]``
 """
@@ -68,7 +69,8 @@ def _cpu_seconds() -> float:
 @dataclass(frozen=True)
 class Run:
     wall_s: float
-    in_batch_speedup: float
+    estimated_speedup: float
+    concurrency: float
     cores: float
     steps: dict[str, float]
 
@@ -109,13 +111,14 @@ async def _run_once(
             if check.duration_ms:
                 steps[check.name] += check.duration_ms / 1000
     assert batch is not None
-    return Run(wall_s, batch.speedup, cores, dict(steps))
+    return Run(wall_s, batch.speedup, batch.concurrency, cores, dict(steps))
 
 
 def _print_tables(runs: dict[int, list[Run]]) -> None:
     base = statistics.median(r.wall_s for r in runs[1])
     columns = (
-        f"{'workers':>7} | {'runs (s)':<20} | {'median s':>8} | {'speedup':>7} | {'in-batch':>8} | {'cores':>5}"
+        f"{'workers':>7} | {'runs (s)':<20} | {'median s':>8} | {'speedup':>7} | {'estimate':>8} | "
+        f"{'at once':>7} | {'cores':>5}"
     )
     print()
     print(columns)
@@ -125,12 +128,14 @@ def _print_tables(runs: dict[int, list[Run]]) -> None:
         listed = " ".join(f"{r.wall_s:.2f}" for r in items)
         print(
             f"{workers:>7} | {listed:<20} | {median:>8.2f} | {base / median:>6.2f}x | "
-            f"{statistics.median(r.in_batch_speedup for r in items):>7.2f}x | "
+            f"{statistics.median(r.estimated_speedup for r in items):>7.2f}x | "
+            f"{statistics.median(r.concurrency for r in items):>7.2f} | "
             f"{statistics.median(r.cores for r in items):>5.2f}"
         )
     print(
-        "\nspeedup: median wall time with 1 worker / median wall time; in-batch: last_batch.speedup (sum of job"
-        "\ndurations / wall time); cores: CPU seconds of the process and its subprocesses / wall time"
+        "\nspeedup: median wall time with 1 worker / median wall time; estimate: last_batch.speedup (the"
+        "\ngenerator's own, from CPU time); at once: last_batch.concurrency (sum of job durations / wall time);"
+        "\ncores: CPU seconds of the process and its subprocesses / wall time"
     )
     totals: dict[str, float] = defaultdict(float)
     for run in runs[1]:

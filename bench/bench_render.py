@@ -17,7 +17,7 @@ Cases (only rendering to strings: no ruff formatting, no file writing, no verifi
 * ``engine``: our ``TemplateEngine.render`` (templates through the stat-validated ``TemplateCache``), contexts
   given: the engine's own overhead;
 * ``engine+context``: what our rendering does per service to produce the template outputs: build each node's
-  context from its spec (``_context``), then ``TemplateEngine.render``; the shared templates' contexts given;
+  context from its spec (``node_context``), then ``TemplateEngine.render``; the shared templates' contexts given;
 * ``render_node+render_shared``: the two public functions as generation calls them; beyond ``engine+context``
   they also produce the files that are not templates: ``contract.yaml`` (``yaml.safe_dump`` of the contract),
   ``__init__.py`` strings and the runtime package's sources (read from disk);
@@ -47,6 +47,8 @@ from typing import Any
 import jinja2
 import yaml
 
+from agents.lib.codegen import context as render_context
+from agents.lib.codegen import engine as render_engine
 from agents.lib.codegen import render
 from agents.lib.codegen.builder import build_node_specs
 from agents.lib.codegen.spec import NodeSpec
@@ -63,7 +65,7 @@ NODE_TYPES = {"EFFECT", "COMPUTE", "REDUCER", "ORCHESTRATOR"}
 Call = tuple[str, dict[str, Any]]
 
 
-class RecordingEngine(render.TemplateEngine):
+class RecordingEngine(render_engine.TemplateEngine):
     """A TemplateEngine that records every (template, context) it renders."""
 
     def __init__(self) -> None:
@@ -121,7 +123,7 @@ def record_service(prd: Path) -> Service:
 def bare_environment(auto_reload: bool) -> jinja2.Environment:
     """Bare Jinja2 over the same directory, with the options our engine sets (the output depends on them)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(render.TEMPLATES_DIR)),
+        loader=jinja2.FileSystemLoader(str(render_engine.TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,
@@ -129,7 +131,7 @@ def bare_environment(auto_reload: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=auto_reload,
     )
-    env.filters["pyrepr"] = render.pyrepr
+    env.filters["pyrepr"] = render_engine.pyrepr
     return env
 
 
@@ -167,7 +169,7 @@ def case_bare_files(env: jinja2.Environment, service: Service) -> Callable[[], l
     return run
 
 
-def case_engine(engine: render.TemplateEngine, service: Service) -> Callable[[], list[str]]:
+def case_engine(engine: render_engine.TemplateEngine, service: Service) -> Callable[[], list[str]]:
     calls = service.calls
     do = engine.render
 
@@ -177,9 +179,9 @@ def case_engine(engine: render.TemplateEngine, service: Service) -> Callable[[],
     return run
 
 
-def case_engine_context(engine: render.TemplateEngine, service: Service) -> Callable[[], list[str]]:
+def case_engine_context(engine: render_engine.TemplateEngine, service: Service) -> Callable[[], list[str]]:
     do = engine.render
-    context_of = render._context
+    context_of = render_context.node_context
     nodes = [(spec, [t for t, _ in calls]) for spec, calls in zip(service.specs, service.node_calls, strict=True)]
     shared = service.shared_calls
 
@@ -194,7 +196,7 @@ def case_engine_context(engine: render.TemplateEngine, service: Service) -> Call
     return run
 
 
-def case_render_functions(engine: render.TemplateEngine, service: Service) -> Callable[[], list[str]]:
+def case_render_functions(engine: render_engine.TemplateEngine, service: Service) -> Callable[[], list[str]]:
     specs = service.specs
     contracts = service.contracts
     name = specs[0].service_name
@@ -234,12 +236,12 @@ def measure(fn: Callable[[], object], iterations: int) -> float:
     return (time.perf_counter_ns() - start) / iterations
 
 
-def pieces(engine: render.TemplateEngine, service: Service, iterations: int) -> list[tuple[str, float]]:
+def pieces(engine: render_engine.TemplateEngine, service: Service, iterations: int) -> list[tuple[str, float]]:
     """Time, per service, the parts of ``render_node+render_shared`` that are not template rendering."""
     specs = service.specs
     runtime = sorted(render.RUNTIME_DIR.glob("*.py"))
     parts: list[tuple[str, Callable[[], object]]] = [
-        ("build the 4 node contexts (`_context`)", lambda: [render._context(s) for s in specs]),
+        ("build the 4 node contexts (`node_context`)", lambda: [render_context.node_context(s) for s in specs]),
         ("build the 4 contracts (`contract_of`)", lambda: [render.contract_of(s) for s in specs]),
         (
             "dump the 4 contracts to YAML (`_yaml`, as render_node does)",
@@ -271,7 +273,7 @@ def main() -> int:
     configure_logging("WARNING")
 
     service = record_service(args.prd)
-    engine = render.TemplateEngine()
+    engine = render_engine.TemplateEngine()
     cases = [
         Case(REFERENCE, case_bare(bare_environment(auto_reload=True), service)),
         Case("jinja2-no-reload", case_bare(bare_environment(auto_reload=False), service)),

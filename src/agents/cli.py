@@ -12,7 +12,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
-from uuid import UUID
 
 import orjson
 import typer
@@ -24,16 +23,12 @@ from rich.table import Table
 from agents import __version__
 from agents._cli import monitor
 from agents._cli.common import log_to_file as _log_to_file
-from agents.lib.codegen_workflow import (
-    DEFAULT_TIMEOUT_SECONDS,
-    WorkflowHook,
-    WorkflowResult,
-    generate_microservice,
-)
+from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
+from agents.lib.codegen.job import GenerationResult
+from agents.lib.codegen_workflow import DEFAULT_TIMEOUT_SECONDS, generate_microservice
 from agents.lib.config import load_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.migrations.cli import db_app
-from agents.lib.parallel_generator import GenerationJob, GenerationResult
 from agents.lib.prd_analyzer import NodeType, PRDAnalysis, analyze_prd
 
 __all__ = ["app", "main"]
@@ -104,7 +99,8 @@ def config_command(
 
 
 def _split_types(values: Sequence[str] | None) -> list[str] | None:
-    if not values:
+    """Return the node types of ``--node-types``: None when not given, ``[]`` (bad input) when given empty."""
+    if values is None:
         return None
     return [t.strip().upper() for v in values for t in v.split(",") if t.strip()]
 
@@ -193,13 +189,11 @@ class _ProgressHook(WorkflowHook):
         self.tasks: dict[str, TaskID] = {}
         self.started = False
 
-    async def workflow_started(
-        self, session_id: UUID, analysis: PRDAnalysis, jobs: Sequence[GenerationJob]
-    ) -> None:
+    async def workflow_started(self, run: WorkflowRun) -> None:
         """Show the progress display with a row per node."""
         self.progress.start()
         self.started = True
-        for job in jobs:
+        for job in run.jobs:
             self.tasks[job.node_type] = self.progress.add_task(
                 f"{job.node_type:<13}", total=1, status="generating and verifying"
             )
@@ -303,7 +297,8 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path, dat
     cache = result.template_cache
     console.print(
         f"{passed}/{len(result.results)} nodes passed in {result.wall_ms / 1000:.1f} s "
-        f"with {result.workers} worker(s) (speedup {result.speedup:.2f}x, {result.cores_used:.1f} cores busy); "
+        f"with {result.workers} worker(s) (speedup {result.speedup:.2f}x over one worker, estimated: "
+        f"{result.cores_used:.1f} cores busy, {result.concurrency:.1f} nodes at once); "
         f"template cache hit rate {cache.get('hit_rate', 0.0):.0%}"
     )
     shown = f"{prefix.rsplit('_', 1)[0]}_*" if "_" in prefix else ", ".join(packages)

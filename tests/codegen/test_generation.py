@@ -12,9 +12,11 @@ import jinja2
 import pytest
 import yaml
 
+from agents.lib.codegen.engine import TEMPLATES_DIR, TemplateEngine, pyrepr
 from agents.lib.codegen.generator import CodeGenerator
-from agents.lib.codegen.render import TemplateEngine, pyrepr, render_node, write_tree
+from agents.lib.codegen.render import render_node
 from agents.lib.codegen.verify import verify_generated
+from agents.lib.codegen.writing import write_tree
 from agents.lib.errors import ErrorCode, OnexError
 from tests.codegen.conftest import all_specs, effect_spec
 
@@ -248,7 +250,6 @@ def test_a_rendering_failure_writes_nothing(tmp_path: Path) -> None:
 
 
 def _templates_dir() -> Path:
-    from agents.lib.codegen.render import TEMPLATES_DIR
 
     return TEMPLATES_DIR
 

@@ -10,13 +10,16 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from agents.lib.codegen import probe
 from agents.lib.codegen.mypy_seed import SEED_DIR_VARIABLE, SEED_MODULES
+from agents.lib.codegen.runner import service_environment
 from agents.lib.codegen.verify import verify_generated
 from agents.lib.errors import ErrorCode, OnexError
 
@@ -120,14 +123,61 @@ def test_agents_is_unimportable_in_the_subprocesses(service_copy: Path) -> None:
     assert not report.check("tests").passed
 
 
-def test_cancel_kills_the_running_check(service_copy: Path) -> None:
+def test_the_probe_is_a_program_of_its_own_that_blocks_agents(service_copy: Path) -> None:
+    """The program run inside the service is a real file, run by path; there `agents` is unimportable, the
+    service is, and the modules beside the program are not (its directory is kept off sys.path)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-P", probe.__file__, *args],
+            cwd=service_copy,
+            env=service_environment(service_copy),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    blocked = run(probe.IMPORTS, "agents")
+    assert blocked.returncode == 1
+    assert blocked.stderr.strip().splitlines()[-1] == (
+        "ModuleNotFoundError: import of agents halted; None in sys.modules"
+    )
+    assert run(probe.IMPORTS, f"{EFFECT}.node", "onex_runtime").returncode == 0
+    sibling = run(probe.IMPORTS, "static_checks")
+    assert sibling.stderr.strip().splitlines()[-1] == "ModuleNotFoundError: No module named 'static_checks'"
+    tests = run(probe.TESTS, "-q", "-p", "no:cacheprovider", f"{EFFECT}/tests")
+    assert tests.returncode == 0, tests.stdout
+    assert " passed" in tests.stdout
+    assert (run("bogus").returncode, run("bogus").stderr) == (2, "probe.py: unknown mode 'bogus'\n")
+
+
+def test_cancel_kills_the_running_check(service_copy: Path, tmp_path: Path) -> None:
+    started = tmp_path / "hang.started"
     hang = service_copy / EFFECT / "tests" / "test_hang.py"
-    hang.write_text("import time\n\n\ndef test_hang() -> None:\n    time.sleep(600)\n")
+    hang.write_text(
+        "import pathlib\nimport time\n\n\ndef test_hang() -> None:\n"
+        f"    pathlib.Path({str(started)!r}).touch()\n    time.sleep(600)\n"
+    )
     cancel = threading.Event()
-    threading.Timer(1.0, cancel.set).start()
-    with pytest.raises(OnexError) as caught:
-        verify_generated(service_copy, packages=[EFFECT], cancel=cancel)
-    assert caught.value.code is ErrorCode.TIMEOUT
+
+    def cancel_once_the_test_hangs() -> None:  # not after a fixed delay: on a busy machine imports take longer
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cancel.set()
+
+    watcher = threading.Thread(target=cancel_once_the_test_hangs)
+    watcher.start()
+    try:
+        with pytest.raises(OnexError) as caught:
+            verify_generated(service_copy, packages=[EFFECT], cancel=cancel)
+    finally:
+        cancel.set()
+        watcher.join()
+    assert started.exists()
+    assert caught.value.code is ErrorCode.CANCELLED  # stopped on request: not a timeout
+    assert caught.value.message == "verification cancelled during tests"
     assert caught.value.details == {"check": "tests"}
 
 

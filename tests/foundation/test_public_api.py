@@ -330,6 +330,30 @@ PUBLIC_API: dict[str, set[str]] = {
         "update_health_status",
     },
     "agents.server": {"DashboardState", "create_app", "run_server"},
+    "agents.lib.codegen.engine": {"TEMPLATES_DIR", "TemplateEngine", "pyrepr"},
+    "agents.lib.codegen.context": {"node_context"},
+    "agents.lib.codegen.writing": {"write_tree"},
+    "agents.lib.codegen.formatting": {"format_python"},
+    "agents.lib.codegen.report": {"CheckResult", "VerificationReport"},
+    "agents.lib.codegen.static_checks": {"RUNTIME", "python_files", "static_checks"},
+    "agents.lib.codegen.runner": {"Completed", "run_command", "service_environment"},
+    "agents.lib.codegen.probe": {
+        "IMPORTS",
+        "IMPORTS_THEN_TESTS",
+        "TESTS",
+        "block_agents",
+        "imports_then_tests",
+        "main",
+    },
+    "agents.lib.codegen.job": {
+        "GenerationJob",
+        "GenerationResult",
+        "JobControl",
+        "JobRunner",
+        "NodeJob",
+        "VERIFY_MARGIN_S",
+    },
+    "agents.lib.codegen.hooks": {"WorkflowHook", "WorkflowResult", "WorkflowRun"},
 }
 
 

@@ -1,4 +1,4 @@
-"""Helpers of the parallel-generation tests: hookable generators, jobs, and /proc inspection."""
+"""Helpers of the parallel-generation tests: hookable generators, jobs, and /proc inspection of processes."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
         await asyncio.sleep(0.01)
 
 
-# --- processes, threads and file descriptors, from /proc ---------------------------------------------------
+# --- processes, from /proc (threads and file descriptors: tests._leaks) ---------------------------------------------------
 
 
 def proc_stat(pid: int) -> tuple[str, int, int] | None:
@@ -151,21 +151,6 @@ def live_children() -> list[int]:
 def live_group(pgid: int) -> list[int]:
     """Live processes of the process group ``pgid``."""
     return live_pids(lambda _pid, stat: stat[2] == pgid)
-
-
-def open_fds() -> dict[int, str]:
-    """This process's open file descriptors and what they point at (the listing's own one left out)."""
-    fds = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except FileNotFoundError:  # the directory handle of the listing itself, already closed
-            continue
-    return {fd: target for fd, target in fds.items() if not target.startswith(f"/proc/{os.getpid()}/fd")}
-
-
-def thread_snapshot() -> set[tuple[int | None, str]]:
-    return {(t.ident, t.name) for t in threading.enumerate()}
 
 
 HANGING_TEST = '''"""A test that hangs, with a child of its own, after saying who they are."""

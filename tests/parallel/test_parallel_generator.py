@@ -15,14 +15,10 @@ import pytest
 
 import agents.lib.parallel_generator as parallel_module
 from agents.lib.codegen.generator import GeneratedNode
+from agents.lib.codegen.job import GenerationJob, GenerationResult, JobControl
 from agents.lib.codegen.spec import NodeSpec
 from agents.lib.errors import ErrorCode, OnexError
-from agents.lib.parallel_generator import (
-    BatchStats,
-    GenerationJob,
-    GenerationResult,
-    ParallelGenerator,
-)
+from agents.lib.parallel_generator import BatchStats, ParallelGenerator
 from agents.lib.prd_analyzer import PRDAnalysis
 from tests.parallel._support import GATE_TIMEOUT_S, Gates, HookedGenerator, job, wait_until
 
@@ -95,11 +91,66 @@ def test_constructor_defaults_and_validation() -> None:
     assert keyworded.mixin_recommender is recommender
 
 
-async def test_empty_batch_is_refused() -> None:
-    async with ParallelGenerator(enable_metrics=False) as generator:
-        with pytest.raises(OnexError) as caught:
-            await generator.generate_nodes_parallel([], uuid4())
+async def test_the_job_is_injected_told_its_limit_and_told_when_to_stop(
+    analysis: PRDAnalysis, tmp_path: Path
+) -> None:
+    """ParallelGenerator is about concurrency: what a job does is the job runner's (default: NodeJob)."""
+    seen: list[tuple[str, float, bool, str]] = []
+    stopped: list[str] = []
+
+    def runner(job: GenerationJob, control: JobControl) -> GenerationResult:
+        seen.append(
+            (job.node_type, control.timeout_seconds, control.cancel.is_set(), threading.current_thread().name)
+        )
+        if job.node_type == "REDUCER":  # waits until told to stop: its time runs out
+            control.cancel.wait(GATE_TIMEOUT_S)
+            stopped.append(job.node_type)
+            control.check("the next step")
+        if job.node_type == "COMPUTE":
+            raise OnexError("the runner refused", ErrorCode.CONFLICT)
+        return GenerationResult(job.job_id, True, job.node_type, job.microservice_name, 1.0)
+
+    jobs = [job(analysis, t, tmp_path) for t in ("EFFECT", "GATEWAY", "COMPUTE", "REDUCER")]
+    async with ParallelGenerator(max_workers=4, timeout_seconds=3, enable_metrics=False, job_runner=runner) as g:
+        results = await g.generate_nodes_parallel(jobs)
+    assert [(r.node_type, r.success, r.error_code) for r in results] == [
+        ("EFFECT", True, None),
+        ("GATEWAY", True, None),  # the runner decides: nothing built a spec that would refuse it
+        ("COMPUTE", False, "CONFLICT"),
+        ("REDUCER", False, "TIMEOUT"),
+    ]
+    assert results[2].error == "the runner refused"
+    assert sorted(s[:3] for s in seen) == sorted(
+        (t, 3.0, False) for t in ("EFFECT", "GATEWAY", "COMPUTE", "REDUCER")
+    )
+    assert all(name.startswith("agents-generate") for *_, name in seen)
+    assert stopped == ["REDUCER"]
+    assert list(tmp_path.iterdir()) == []  # nothing was written: no NodeJob ran
+    with pytest.raises(OnexError) as caught:
+        ParallelGenerator(job_runner=runner, mixin_recommender=lambda t, c: [])
     assert caught.value.code is ErrorCode.VALIDATION_ERROR
+    assert parallel_module.GenerationJob is GenerationJob and parallel_module.GenerationResult is GenerationResult
+
+
+async def test_an_empty_batch_returns_an_empty_list_and_changes_nothing(
+    analysis: PRDAnalysis, tmp_path: Path
+) -> None:
+    """Like asyncio.gather() and Executor.map: no jobs, no results (issue 14); no thread is started for it."""
+    async with ParallelGenerator(max_workers=2, enable_metrics=False) as generator:
+        assert await generator.generate_nodes_parallel([], uuid4()) == []
+        assert await generator.generate_nodes_parallel(iter([])) == []
+        assert generator._executor is None
+        assert generator.last_batch is None
+        assert generator.get_progress()["total_jobs"] == 0
+        results = await generator.generate_nodes_parallel([job(analysis, "EFFECT", tmp_path)])
+        stats = generator.last_batch
+        assert await generator.generate_nodes_parallel([]) == []
+        assert generator.last_batch is stats  # the last real batch's figures stay
+        assert generator.get_progress()["completed_jobs"] == 1
+    assert [r.success for r in results] == [True]
+    with pytest.raises(OnexError) as caught:
+        await generator.generate_nodes_parallel([])  # after cleanup, even an empty batch is refused
+    assert caught.value.code is ErrorCode.OPERATION_FAILED
 
 
 async def test_results_come_back_in_job_order_whatever_order_jobs_finish(
@@ -172,10 +223,48 @@ async def test_at_most_max_workers_jobs_run_at_once_and_they_do_overlap(
     assert len(set(hooked.threads)) == 2
     assert stats is not None
     assert stats.busy_ms == pytest.approx(sum(r.duration_ms for r in results))
-    assert stats.speedup == pytest.approx(stats.busy_ms / stats.wall_ms)
-    assert stats.speedup > 1.0  # the pairs overlapped
+    assert stats.concurrency == pytest.approx(stats.busy_ms / stats.wall_ms)
+    assert stats.concurrency > 1.0  # the pairs overlapped
     # CPU time over wall time: positive (rendering and formatting burn CPU), never above the machine's cores
     assert 0.0 < stats.cores_used <= (os.cpu_count() or 1) * 1.05
+    # the gain over one worker is estimated from CPU time: never above the cores used nor the concurrency
+    assert stats.speedup == pytest.approx(min(stats.concurrency, stats.cores_used))
+
+
+@pytest.mark.parametrize(
+    ("figures", "speedup", "concurrency", "cores_used"),
+    [
+        # issue 15: an all-failed 41 ms batch of 3 jobs on 3 workers, one core of CPU: busy/wall said 2.67x
+        (
+            {"jobs": 3, "failed": 3, "workers": 3, "wall_ms": 41.0, "busy_ms": 109.47, "cpu_ms": 41.0},
+            1.0,
+            2.67,
+            1.0,
+        ),
+        # 4 workers on 2 cores: jobs slow each other down, busy/wall reads 3.8x, the cores bought 1.85x
+        (
+            {"jobs": 4, "failed": 0, "workers": 4, "wall_ms": 10000, "busy_ms": 38000, "cpu_ms": 18500},
+            1.85,
+            3.8,
+            1.85,
+        ),
+        # jobs that wait as well as compute: no more gain than jobs at once
+        ({"jobs": 4, "failed": 0, "workers": 2, "wall_ms": 1000, "busy_ms": 1500, "cpu_ms": 1900}, 1.5, 1.5, 1.9),
+        # one job at a time (one worker, or one job) is the baseline itself
+        ({"jobs": 4, "failed": 0, "workers": 1, "wall_ms": 4000, "busy_ms": 3990, "cpu_ms": 3600}, 1.0, 1.0, 0.9),
+        ({"jobs": 1, "failed": 1, "workers": 4, "wall_ms": 30, "busy_ms": 29, "cpu_ms": 45}, 1.0, 0.97, 1.5),
+        ({"jobs": 2, "failed": 0, "workers": 2, "wall_ms": 0.0, "busy_ms": 0.0, "cpu_ms": 0.0}, 1.0, 0.0, 0.0),
+    ],
+)
+def test_speedup_is_the_estimated_gain_over_one_worker_and_concurrency_is_busy_over_wall(
+    figures: dict[str, float], speedup: float, concurrency: float, cores_used: float
+) -> None:
+    stats = BatchStats.measure(**figures)  # type: ignore[arg-type]
+    assert stats.speedup == pytest.approx(speedup, abs=0.005)
+    assert stats.concurrency == pytest.approx(concurrency, abs=0.005)
+    assert stats.cores_used == pytest.approx(cores_used, abs=0.005)
+    assert (stats.jobs, stats.failed, stats.workers) == (figures["jobs"], figures["failed"], figures["workers"])
+    assert (stats.wall_ms, stats.busy_ms) == (figures["wall_ms"], figures["busy_ms"])
 
 
 async def test_the_event_loop_keeps_running_while_jobs_work(analysis: PRDAnalysis, tmp_path: Path) -> None:
@@ -343,15 +432,21 @@ async def test_progress_callback_may_be_async_and_may_fail(analysis: PRDAnalysis
 async def test_the_timeout_counts_a_jobs_own_run_not_its_wait_for_a_worker(
     analysis: PRDAnalysis, tmp_path: Path
 ) -> None:
-    """Three jobs of 1.6 s each on one worker, with a 3 s timeout: each fits, though the batch takes 4.8 s."""
-    hooked = HookedGenerator(before=lambda spec: time.sleep(1.6))
+    """Three jobs of 1.6 s each on one worker, with a 3 s timeout: each fits, though the batch takes 4.8 s.
+
+    The jobs only sleep (a job runner of the test's), so a busy machine cannot push one over its limit.
+    """
+
+    def runner(job: GenerationJob, control: JobControl) -> GenerationResult:
+        time.sleep(1.6)
+        return GenerationResult(job.job_id, True, job.node_type, job.microservice_name, 1600.0)
+
     jobs = [job(analysis, t, tmp_path) for t in ("EFFECT", "COMPUTE", "REDUCER")]
-    async with ParallelGenerator(
-        max_workers=1, timeout_seconds=3, enable_metrics=False, generator=hooked
-    ) as generator:
-        results = await generator.generate_nodes_parallel(jobs, uuid4())
-    hooked.close()
+    async with ParallelGenerator(max_workers=1, timeout_seconds=3, enable_metrics=False, job_runner=runner) as g:
+        results = await g.generate_nodes_parallel(jobs, uuid4())
+        stats = g.last_batch
     assert [(r.success, r.error_code) for r in results] == [(True, None)] * 3, [r.error for r in results]
+    assert stats is not None and stats.wall_ms > 3 * 1600  # the batch outlasted the timeout; no job did
 
 
 async def test_a_cleaned_up_generator_refuses_batches(analysis: PRDAnalysis, tmp_path: Path) -> None:

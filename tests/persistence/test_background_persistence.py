@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 
 from agents.lib.background_persistence import BackgroundPersistence
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.persistence import CodegenPersistence
+from tests._leaks import settled_threads
 
 
 def _threads() -> int:
-    return sum(t.name == "agents-persistence" for t in threading.enumerate())
+    return sum(t.name == "agents-persistence" for t in settled_threads())
 
 
 async def _count(persistence: CodegenPersistence) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from agents.lib.config import reset_settings
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.template_cache import TemplateCache
+from tests._leaks import settled_threads
 from tests._services.postgres import postgres_db_dsn, postgres_dsn, postgres_service
 from tests.template_cache.conftest import run_quick_start_example_1, write
 
@@ -44,7 +44,7 @@ async def _rows(dsn: str) -> list[dict[str, Any]]:
 
 
 def _persistence_threads() -> int:
-    return sum(t.name == "agents-persistence" for t in threading.enumerate())
+    return sum(t.name == "agents-persistence" for t in settled_threads())
 
 
 def test_default_cache_writes_its_counters_to_the_configured_database(configured_dsn: str, tmp_path: Path) -> None:

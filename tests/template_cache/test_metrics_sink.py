@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.lib.template_cache import TemplateCache
+from tests._leaks import settled_threads
 from tests.template_cache.conftest import FakeClock, sha256_of, write
 
 Batch = list[dict[str, Any]]
@@ -152,14 +153,14 @@ def test_warmup_loads_are_reported_as_loads_not_misses(tmp_path: Path) -> None:
 
 def test_with_persistence_off_nothing_is_sent_and_nothing_fails(tmp_path: Path) -> None:
     path = write(tmp_path / "t.py", "x")
-    before = sum(t.name == "template-cache-metrics" for t in threading.enumerate())
+    before = sum(t.name == "template-cache-metrics" for t in settled_threads())
     sink = RecordingSink()
     off = TemplateCache(enable_persistence=False, metrics_sink=sink)
     off.get("T", "EFFECT", path)
     assert off.flush_metrics() == 0
     off.close()
     assert sink.batches == []
-    assert sum(t.name == "template-cache-metrics" for t in threading.enumerate()) == before
+    assert sum(t.name == "template-cache-metrics" for t in settled_threads()) == before
 
 
 def test_close_flushes_and_stops_collecting(tmp_path: Path) -> None:

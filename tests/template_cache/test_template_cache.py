@@ -12,6 +12,7 @@ import pytest
 from agents.lib import template_cache as tc_module
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.template_cache import TemplateCache
+from tests._leaks import new_threads, settled_threads
 from tests.template_cache.conftest import (
     BASE_MTIME_NS,
     CountingLoader,
@@ -614,17 +615,17 @@ async def test_async_with_stops_the_flush_thread_and_flushes(tmp_path: Path) -> 
     path = write(tmp_path / "t.py", "x")
 
     def named_threads() -> int:
-        return sum(t.name == "template-cache-metrics" for t in threading.enumerate())
+        return sum(t.name == "template-cache-metrics" for t in settled_threads())
 
-    before = named_threads()
-    threads_before = set(threading.enumerate())
+    threads_before = settled_threads()  # a thread of an earlier test that is still ending is waited for
+    before = sum(t.name == "template-cache-metrics" for t in threads_before)
     async with TemplateCache(metrics_sink=batches.append, metrics_flush_interval_seconds=3600) as cache:
         assert named_threads() == before + 1
         cache.get("T", "EFFECT", path)
         cache.get("T", "EFFECT", path)
         assert batches == []
     assert named_threads() == before
-    assert set(threading.enumerate()) == threads_before  # no executor thread left behind either
+    assert new_threads(threads_before) == []  # no executor thread left behind either
     assert len(batches) == 1
     assert (batches[0][0]["hits_delta"], batches[0][0]["misses_delta"]) == (1, 1)
 

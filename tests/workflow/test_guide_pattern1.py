@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from agents.lib.codegen.render import TEMPLATES_DIR
+from agents.lib.codegen.engine import TEMPLATES_DIR
 from agents.lib.codegen_workflow import create_jobs
 from agents.lib.parallel_generator import ParallelGenerator
 from agents.lib.prd_analyzer import analyze_prd_async

@@ -7,17 +7,17 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import orjson
 import pytest
 
+from agents.lib.codegen.hooks import WorkflowRun
 from agents.lib.codegen_workflow import WorkflowHook, WorkflowResult, create_jobs, generate_microservice
 from agents.lib.config import reset_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.parallel_generator import GenerationJob, GenerationResult
 from agents.lib.persistence import CodegenPersistence
-from agents.lib.prd_analyzer import PRDAnalysis, analyze_prd
+from agents.lib.prd_analyzer import analyze_prd
 from tests.workflow.conftest import EXAMPLES, LogCapture
 
 LOANS = EXAMPLES / "library_loans.md"  # EFFECT + COMPUTE
@@ -29,27 +29,32 @@ class RecordingHook(WorkflowHook):
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.runs: list[WorkflowRun] = []
 
-    async def workflow_started(self, session_id: UUID, analysis: PRDAnalysis, jobs: Any) -> None:
-        self.calls.append(("started", [j.node_type for j in jobs]))
+    async def workflow_started(self, run: WorkflowRun) -> None:
+        self.runs.append(run)
+        self.calls.append(("started", list(run.node_types)))
 
-    async def node_finished(self, session_id: UUID, result: GenerationResult) -> None:
+    async def node_finished(self, run: WorkflowRun, result: GenerationResult) -> None:
+        self.runs.append(run)
         self.calls.append(("node", result.node_type))
 
-    async def workflow_finished(self, result: WorkflowResult) -> None:
+    async def workflow_finished(self, run: WorkflowRun, result: WorkflowResult) -> None:
+        self.runs.append(run)
         self.calls.append(("finished", result.success))
 
-    async def workflow_failed(self, session_id: UUID, error: OnexError) -> None:
+    async def workflow_failed(self, run: WorkflowRun, error: OnexError) -> None:
+        self.runs.append(run)
         self.calls.append(("failed", error.code))
 
 
 class BrokenHook(WorkflowHook):
     """Raises from every method."""
 
-    async def workflow_started(self, session_id: UUID, analysis: PRDAnalysis, jobs: Any) -> None:
+    async def workflow_started(self, run: WorkflowRun) -> None:
         raise RuntimeError("hook broke")
 
-    async def workflow_finished(self, result: WorkflowResult) -> None:
+    async def workflow_finished(self, run: WorkflowRun, result: WorkflowResult) -> None:
         raise RuntimeError("hook broke again")
 
 
@@ -92,6 +97,17 @@ async def test_verified_run_records_session_metrics_cache_counters_and_one_corre
         assert hook.calls[0] == ("started", ["EFFECT", "COMPUTE"])
         assert sorted(hook.calls[1:3]) == [("node", "COMPUTE"), ("node", "EFFECT")]
         assert hook.calls[3:] == [("finished", True)]
+        # Every call is told about the same run: its ids, its input and output, its analysis and jobs.
+        run = hook.runs[0]
+        assert all(r is run for r in hook.runs)
+        assert (run.session_id, run.correlation_id) == (result.session_id, result.correlation_id)
+        assert (run.prd_path, run.output_dir, run.workers) == (str(LOANS), result.output_dir, 2)
+        assert run.analysis is result.analysis
+        assert run.node_types == ("EFFECT", "COMPUTE")
+        for node in result.results:
+            job = run.job(node.job_id)
+            assert job.spec is not None and node.spec == job.spec
+            assert job.spec.package_name == Path(node.output_path or "").name
 
         session = await persistence.get_generation_session(result.session_id)
         assert session is not None
@@ -119,6 +135,10 @@ async def test_verified_run_records_session_metrics_cache_counters_and_one_corre
         assert context["cores_used"] == round(result.cores_used, 3)
         assert result.to_dict()["cores_used"] == round(result.cores_used, 2)
         assert 0.0 < result.cores_used <= (os.cpu_count() or 1) * 1.05
+        # speedup: the estimated gain over one worker, never above the cores used; concurrency: busy / wall
+        assert result.speedup == pytest.approx(min(result.concurrency, result.cores_used))
+        assert result.concurrency == pytest.approx(context["busy_ms"] / batch[0]["duration_ms"], rel=1e-3)
+        assert result.to_dict()["concurrency"] == round(result.concurrency, 2)
 
         cached = await _rows(persistence, "SELECT hit_count, miss_count FROM template_cache_metadata")
         stats = result.template_cache
@@ -175,7 +195,24 @@ async def test_a_prd_that_cannot_be_used_is_a_validation_error_and_writes_nothin
     assert caught.value.code is ErrorCode.VALIDATION_ERROR
     assert "empty" in caught.value.message
     assert hook.calls == [("failed", ErrorCode.VALIDATION_ERROR)]
+    (run,) = hook.runs  # failed before the analysis: the run's ids and paths, nothing else yet
+    assert (run.prd_path, run.output_dir) == (str(empty), (tmp_path / "out").resolve())
+    assert (run.analysis, run.jobs, run.node_types, run.workers) == (None, (), (), 0)
     assert not (tmp_path / "out").exists()
+
+
+async def test_an_unexpected_error_reaches_the_hooks_as_internal_error_and_the_caller_as_raised(
+    tmp_path: Path,
+) -> None:
+    def broken_recommender(node_type: str, capabilities: Any) -> list[str]:
+        raise RuntimeError("recommender broke")
+
+    hook = RecordingHook()
+    with pytest.raises(RuntimeError, match="recommender broke"):
+        await generate_microservice(
+            LOANS, tmp_path / "out", hooks=[hook], enable_metrics=False, mixin_recommender=broken_recommender
+        )
+    assert hook.calls == [("failed", ErrorCode.INTERNAL_ERROR)]
 
 
 async def test_missing_prd_is_not_found(tmp_path: Path) -> None:
@@ -190,6 +227,22 @@ async def test_unknown_node_type_is_a_validation_error(tmp_path: Path) -> None:
         await generate_microservice(LOANS, tmp_path / "out", node_types=["GATEWAY"], enable_metrics=False)
     assert caught.value.code is ErrorCode.VALIDATION_ERROR
     assert "GATEWAY" in caught.value.message
+    assert not (tmp_path / "out").exists()
+
+
+async def test_an_empty_list_of_node_types_is_a_validation_error(tmp_path: Path) -> None:
+    """None means the analysis's node types; an empty list means none, which is bad input (issue 14)."""
+    for call in (
+        lambda: generate_microservice(LOANS, tmp_path / "out", node_types=[], enable_metrics=False),
+        lambda: generate_microservice(LOANS, tmp_path / "out", node_types=(), enable_metrics=False),
+    ):
+        with pytest.raises(OnexError) as caught:
+            await call()
+        assert caught.value.code is ErrorCode.VALIDATION_ERROR
+        assert caught.value.message == "no node types to generate"
+    with pytest.raises(OnexError) as direct:
+        create_jobs(analyze_prd(LOANS), tmp_path / "out", [])
+    assert direct.value.code is ErrorCode.VALIDATION_ERROR
     assert not (tmp_path / "out").exists()
 
 
@@ -260,6 +313,8 @@ async def test_every_node_timing_out_raises_with_each_nodes_error(tmp_path: Path
         assert sorted(error.details["node_types"]) == ["COMPUTE", "EFFECT"]
         assert all("timed out after 0.2 s" in message for message in error.details["errors"].values())
         assert hook.calls[-1] == ("failed", ErrorCode.OPERATION_FAILED)
+        assert hook.runs[-1].node_types == ("EFFECT", "COMPUTE")  # it failed after the analysis: all is there
+        assert [c for c, _ in hook.calls] == ["started", "node", "node", "failed"]
         sessions = await _rows(persistence, "SELECT status, error FROM generation_sessions")
         assert [s["status"] for s in sessions] == ["failed"]
         assert "all 2 generation jobs failed" in sessions[0]["error"]
@@ -294,7 +349,7 @@ async def test_node_hooks_and_async_progress_callbacks_run_as_each_node_finishes
     events: list[tuple[str, str, int]] = []
 
     class OrderHook(WorkflowHook):
-        async def node_finished(self, session_id: UUID, result: GenerationResult) -> None:
+        async def node_finished(self, run: WorkflowRun, result: GenerationResult) -> None:
             events.append(("hook", result.node_type, len(events)))
 
     async def progress(result: GenerationResult, state: dict[str, Any]) -> None:
@@ -316,3 +371,28 @@ async def test_node_hooks_and_async_progress_callbacks_run_as_each_node_finishes
     for done, node_type in enumerate(order, start=1):
         expected += [("hook", node_type, len(expected)), ("progress", node_type, done)]
     assert events == expected
+
+
+async def test_a_cancelled_run_reaches_the_hooks_as_cancelled(tmp_path: Path) -> None:
+    tasks: list[asyncio.Task[WorkflowResult]] = []
+
+    class CancellingHook(RecordingHook):
+        async def node_finished(self, run: WorkflowRun, result: GenerationResult) -> None:
+            await super().node_finished(run, result)
+            tasks[0].cancel()  # the caller cancels the run after its first node
+
+    hook = CancellingHook()
+    tasks.append(
+        asyncio.create_task(
+            generate_microservice(
+                PAYOUTS, tmp_path / "svc", workers=1, verify=False, enable_metrics=False, hooks=[hook]
+            )
+        )
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+    assert hook.calls == [
+        ("started", ["EFFECT", "ORCHESTRATOR", "REDUCER", "COMPUTE"]),
+        ("node", "EFFECT"),
+        ("failed", ErrorCode.CANCELLED),
+    ]

@@ -1,39 +1,36 @@
-"""The main job, end to end: PRD -> analysis -> node specs -> parallel generation and verification -> metrics.
+"""The main job, end to end (the guide's Pattern 1): ``generate_microservice(prd_path, output_dir)``.
 
-``generate_microservice(prd_path, output_dir)`` is the guide's "Pattern 1: End-to-End Code Generation" as one
-library call. It analyses the PRD, builds one validated spec per node type, generates and verifies the nodes on
-a :class:`~agents.lib.parallel_generator.ParallelGenerator`, records the run (a generation session, per-node
-and per-batch metrics, template cache counters) through
-:class:`~agents.lib.persistence.CodegenPersistence`, logs every step under one correlation id, and returns a
-:class:`WorkflowResult` with the per-node results and the measured speedup.
-
-Later streams plug in through :class:`WorkflowHook` (event publishing, monitoring): a hook sees the start of a
-run, each finished node and the end of the run; a failing hook is logged and never breaks the run. Recording
-metrics never breaks it either: with the database unreachable the run still produces its service.
+It analyses the PRD, builds every spec, generates and verifies the nodes on a ParallelGenerator, records the run
+and logs it under one correlation id; observers plug in through :class:`~agents.lib.codegen.hooks.WorkflowHook`.
+docs/codegen.md ("The workflow") describes options, records and errors.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 from agents.lib.codegen.builder import MixinRecommender, build_node_specs
+from agents.lib.codegen.engine import TemplateEngine
 from agents.lib.codegen.generator import CodeGenerator
-from agents.lib.codegen.render import TemplateEngine
+from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
+from agents.lib.codegen.job import GenerationJob, GenerationResult, NodeJob
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.log_context import async_log_context
-from agents.lib.parallel_generator import GenerationJob, GenerationResult, ParallelGenerator, ProgressCallback
+from agents.lib.parallel_generator import ParallelGenerator, ProgressCallback
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.prd_analyzer import PRDAnalysis, analyze_prd_async
 from agents.lib.structured_logger import get_logger
 from agents.lib.template_cache import TemplateCache
 
+# WorkflowHook and WorkflowResult live with the streams that use them (agents.lib.codegen.hooks).
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "WorkflowHook",
@@ -54,90 +51,6 @@ def default_workers(jobs: int) -> int:
     return max(1, min(jobs, os.cpu_count() or 1, 4))
 
 
-@dataclass(frozen=True)
-class WorkflowResult:
-    """What :func:`generate_microservice` did: the analysis, each node's result, timing and speedup."""
-
-    correlation_id: UUID
-    session_id: UUID
-    prd_path: str | None
-    service_name: str
-    output_dir: Path
-    analysis: PRDAnalysis
-    results: tuple[GenerationResult, ...]
-    workers: int
-    wall_ms: float
-    speedup: float
-    verified: bool
-    template_cache: dict[str, Any] = field(default_factory=dict)
-    cores_used: float = 0.0
-
-    @property
-    def success(self) -> bool:
-        """True when every node was generated (and, if verification ran, passed it)."""
-        return all(r.success for r in self.results)
-
-    @property
-    def failed(self) -> list[GenerationResult]:
-        """The results of the nodes that failed."""
-        return [r for r in self.results if not r.success]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready summary (what ``agents generate --json`` prints)."""
-        return {
-            "success": self.success,
-            "correlation_id": str(self.correlation_id),
-            "session_id": str(self.session_id),
-            "prd_path": self.prd_path,
-            "service_name": self.service_name,
-            "output_dir": str(self.output_dir),
-            "workers": self.workers,
-            "wall_ms": round(self.wall_ms, 1),
-            "speedup": round(self.speedup, 2),
-            "cores_used": round(self.cores_used, 2),
-            "verified": self.verified,
-            "template_cache": {
-                k: self.template_cache[k] for k in ("hits", "misses", "hit_rate") if k in self.template_cache
-            },
-            "nodes": [
-                {
-                    "node_type": r.node_type,
-                    "success": r.success,
-                    "duration_ms": round(r.duration_ms, 1),
-                    "output_path": r.output_path,
-                    "files": len(r.generated_files),
-                    "error": r.error,
-                    "error_code": r.error_code,
-                    "verification": None
-                    if r.verification is None
-                    else {c.name: c.passed for c in r.verification.checks},
-                }
-                for r in self.results
-            ],
-        }
-
-
-class WorkflowHook:
-    """Observer of a run; subclass and override what you need (all methods do nothing by default).
-
-    Hooks are awaited on the event loop in the order given; an exception in a hook is logged and ignored.
-    """
-
-    async def workflow_started(
-        self, session_id: UUID, analysis: PRDAnalysis, jobs: Sequence[GenerationJob]
-    ) -> None:
-        """Run once the PRD is analysed and the jobs are built, before generation starts."""
-
-    async def node_finished(self, session_id: UUID, result: GenerationResult) -> None:
-        """Run when a node's generation (and verification) finished, successfully or not."""
-
-    async def workflow_finished(self, result: WorkflowResult) -> None:
-        """Run at the end of a run that produced results (also when some nodes failed)."""
-
-    async def workflow_failed(self, session_id: UUID, error: OnexError) -> None:
-        """Run when the run stopped with an error (bad PRD, every node failed, ...)."""
-
-
 def create_jobs(
     analysis: PRDAnalysis,
     output_dir: str | os.PathLike[str],
@@ -152,8 +65,11 @@ def create_jobs(
     """One :class:`GenerationJob` per node type (default: the analysis's recommended types), specs built now.
 
     Building the specs before any job runs means a spec that cannot be built fails the call (with an
-    ``OnexError``) before anything is written.
+    ``OnexError``) before anything is written. An empty ``node_types`` (as opposed to ``None``) is a
+    VALIDATION_ERROR: there is nothing to generate.
     """
+    if node_types is not None and not list(node_types):
+        raise OnexError("no node types to generate", ErrorCode.VALIDATION_ERROR, {"node_types": []})
     specs = build_node_specs(
         analysis, node_types, domain=domain, service_name=service_name, mixin_recommender=mixin_recommender
     )
@@ -198,19 +114,21 @@ async def generate_microservice(
     mixin_recommender: MixinRecommender | None = None,
     correlation_id: UUID | None = None,
 ) -> WorkflowResult:
-    """Generate the microservice ``prd_path`` describes into ``output_dir``; see the module docstring.
+    """Generate the microservice ``prd_path`` describes into ``output_dir``; return what was done.
 
     ``node_types`` overrides the analysis's recommendation, ``name`` the service name. ``workers`` defaults to
     :func:`default_workers`. ``verify=False`` skips verification (faster, nothing checked). ``force``
     replaces node packages that already exist (otherwise that is a CONFLICT). With ``enable_metrics`` the run
     is recorded through ``persistence`` (default: a :class:`CodegenPersistence` on the configured database,
-    the embedded SQLite file unless configured). Raises ``OnexError`` for a PRD that cannot be read or names
-    nothing to build, for an unknown node type, and when every node failed; otherwise returns the result,
-    whose ``success`` says whether every node passed.
+    the embedded SQLite file unless configured); ``hooks`` observe it. Raises ``OnexError`` for a PRD that
+    cannot be read or names nothing to build, for unknown or no node types, for existing nodes without
+    ``force``, and when every node failed; otherwise returns the result, whose ``success`` says whether every
+    node passed.
     """
     correlation_id = correlation_id or uuid4()
     session_id = uuid4()
     hooks = list(hooks)
+    run = WorkflowRun(session_id, correlation_id, str(prd_path), Path(output_dir).resolve())
     async with async_log_context(correlation_id=correlation_id, session_id=session_id):
         owned_persistence: CodegenPersistence | None = None
         if enable_metrics and persistence is None:
@@ -239,11 +157,13 @@ async def generate_microservice(
             worker_count = workers if workers is not None else default_workers(len(jobs))
             engine.warmup()  # the workers' renders then hit the cache instead of racing to load the templates
             await _record_session_start(persistence, session_id, prd_path, analysis, len(jobs))
-            await _call_hooks(hooks, "workflow_started", session_id, analysis, jobs)
+            run = replace(run, analysis=analysis, jobs=tuple(jobs), workers=worker_count)
+            started_run = run
+            await _call_hooks(hooks, "workflow_started", started_run)
 
             async def on_progress(result: GenerationResult, progress: dict[str, Any]) -> None:
                 # Called as each node finishes, so observers (and the CLI's progress bars) see it at once.
-                await _call_hooks(hooks, "node_finished", session_id, result)
+                await _call_hooks(hooks, "node_finished", started_run, result)
                 if progress_callback is not None:
                     outcome = progress_callback(result, progress)
                     if inspect.isawaitable(outcome):
@@ -253,10 +173,9 @@ async def generate_microservice(
                 max_workers=worker_count,
                 timeout_seconds=timeout_seconds,
                 enable_metrics=persistence is not None,
-                generator=code_generator,
                 persistence=persistence,
                 progress_callback=on_progress,
-                mixin_recommender=mixin_recommender,
+                job_runner=NodeJob(code_generator, mixin_recommender=mixin_recommender),
             )
             _log.info(
                 "Starting parallel generation",
@@ -280,13 +199,14 @@ async def generate_microservice(
                 session_id=session_id,
                 prd_path=str(prd_path),
                 service_name=analysis.service_name,
-                output_dir=Path(output_dir).resolve(),
+                output_dir=run.output_dir,
                 analysis=analysis,
                 results=tuple(results),
                 workers=worker_count,
                 wall_ms=batch.wall_ms if batch is not None else (time.perf_counter() - started) * 1000,
                 speedup=batch.speedup if batch is not None else 1.0,
                 cores_used=batch.cores_used if batch is not None else 0.0,
+                concurrency=batch.concurrency if batch is not None else 0.0,
                 verified=verify,
                 template_cache=dict(cache.get_stats()),
             )
@@ -300,14 +220,25 @@ async def generate_microservice(
                     "successful": len(results) - len(result.failed),
                     "failed": len(result.failed),
                     "speedup": round(result.speedup, 2),
+                    "cores_used": round(result.cores_used, 2),
+                    "concurrency": round(result.concurrency, 2),
                     "template_cache_hit_rate": round(result.template_cache.get("hit_rate", 0.0), 3),
                 },
             )
-            await _call_hooks(hooks, "workflow_finished", result)
+            await _call_hooks(hooks, "workflow_finished", run, result)
             return result
         except OnexError as exc:
             _log.error("Generation failed", metadata={"error": exc.message, "code": exc.code.value})
-            await _call_hooks(hooks, "workflow_failed", session_id, exc)
+            await _call_hooks(hooks, "workflow_failed", run, exc)
+            raise
+        except Exception as exc:  # a bug of ours: the hooks hear of it as an INTERNAL_ERROR, the caller as raised
+            _log.error("Generation failed", metadata={"error": _describe(exc), "code": "INTERNAL_ERROR"})
+            await _call_hooks(hooks, "workflow_failed", run, OnexError(_describe(exc), ErrorCode.INTERNAL_ERROR))
+            raise
+        except asyncio.CancelledError:  # the caller cancelled the run: the hooks hear of it, then it propagates
+            _log.warning("Generation cancelled", metadata={"code": "CANCELLED"})
+            cancelled = OnexError("the run was cancelled", ErrorCode.CANCELLED)
+            await _call_hooks(hooks, "workflow_failed", run, cancelled)
             raise
         finally:
             code_generator.close()

@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     CONFIGURATION_ERROR = "CONFIGURATION_ERROR"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    CANCELLED = "CANCELLED"
+    """Stopped on request before it finished (a generator's ``cleanup()``, a cancelled run), not by a timeout."""
 
 
 class OnexError(Exception):

@@ -1,22 +1,8 @@
-"""Parallel generation of nodes (guide: Stream 3), where the time really goes: verification.
+"""Parallel generation of nodes (guide: Stream 3): jobs run on a pool of threads, each bounded by a timeout.
 
-``ParallelGenerator.generate_nodes_parallel(jobs, session_id)`` generates and verifies each job's node on a pool
-of ``max_workers`` threads; verification runs pytest, mypy and ruff in subprocesses, so the work spreads over
-the machine's cores. The event loop is never blocked. Each job is bounded by ``timeout_seconds``, counted from
-when a worker starts it (time spent waiting for a free worker does not count): a job that exceeds it fails with
-a TIMEOUT error, and its subprocesses are killed before its result is returned. Results come back in job order;
-partial failures are results; if every job fails, :class:`~agents.lib.errors.OnexError` is raised with each
-job's error in ``details`` (``errors``: job id -> message, ``error_codes``: job id -> code, ``node_types``).
-
-Progress can be polled while a batch runs (``get_progress()``, or the attributes ``_completed_jobs`` and
-``_total_jobs`` the guide's loop reads) or followed with a ``progress_callback``. After each batch,
-``last_batch`` holds its :class:`BatchStats`. With ``enable_metrics``, per job and per batch durations, the
-worker count and the measured speedup are written to ``generation_performance_metrics`` through
-:class:`~agents.lib.persistence.CodegenPersistence`.
-
-``cleanup()`` (or leaving ``async with``) cancels running jobs (killing their subprocesses), waits for the
-batch to wind down, stops the worker threads and closes what the generator opened: no thread, process or file
-handle of the generator outlives it.
+``ParallelGenerator`` is about concurrency; the job it runs for each node (build the spec, generate, verify) is
+a :data:`~agents.lib.codegen.job.JobRunner`, by default :class:`~agents.lib.codegen.job.NodeJob`. Behaviour,
+progress, metrics and cleanup are described in docs/codegen.md ("Parallel generation").
 """
 
 from __future__ import annotations
@@ -29,82 +15,41 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 from agents.lib._threads import run_on_own_thread
-from agents.lib.codegen.builder import MixinRecommender, build_node_spec
+from agents.lib.codegen.builder import MixinRecommender
 from agents.lib.codegen.generator import CodeGenerator
-from agents.lib.codegen.spec import NodeSpec
-from agents.lib.codegen.verify import VerificationReport, verify_generated
+from agents.lib.codegen.job import GenerationJob, GenerationResult, JobControl, JobRunner, NodeJob
 from agents.lib.db.sink import GENERATION_METRICS
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.persistence import CodegenPersistence
-from agents.lib.prd_analyzer import PRDAnalysis
 from agents.lib.structured_logger import get_logger
 
+# GenerationJob and GenerationResult live with the job (agents.lib.codegen.job); the guide imports them here.
 __all__ = ["BatchStats", "GenerationJob", "GenerationResult", "ParallelGenerator", "ProgressCallback"]
 
 _log = get_logger(__name__, component="parallel_generator")
 
 _KILL_GRACE_S = 10.0
 """How long a timed-out job's worker is given to kill its subprocesses before the job is reported anyway."""
-_VERIFY_MARGIN_S = 5.0
-"""Verification's own per-subprocess timeout is the job's plus this, so the job's timeout always fires first."""
+_CLEANED_UP = "cancelled: the generator was cleaned up"
+"""The error of a job that ``cleanup()`` stopped (code CANCELLED), followed by where it stopped."""
 _SETTLE_S = 1.0
 """How long cleanup waits for the threads of a closed database driver (aiosqlite's end just after close)."""
 
 
-@dataclass
-class GenerationJob:
-    """One node to generate: its type, service and domain, the PRD analysis, and where to write it.
-
-    ``spec`` may be given to skip building it from the analysis; ``force`` overwrites an existing node;
-    ``verify`` (default True) runs :func:`~agents.lib.codegen.verify.verify_generated` on the node.
-    """
-
-    job_id: UUID
-    node_type: str
-    microservice_name: str
-    domain: str
-    analysis_result: PRDAnalysis
-    output_directory: str | Path
-    spec: NodeSpec | None = None
-    force: bool = False
-    verify: bool = True
-
-
-@dataclass
-class GenerationResult:
-    """What one job produced."""
-
-    job_id: UUID
-    success: bool
-    node_type: str
-    microservice_name: str
-    duration_ms: float
-    error: str | None = None
-    output_path: str | None = None
-    generated_files: list[str] = field(default_factory=list)
-    verification: VerificationReport | None = None
-    error_code: str | None = None
-
-
 @dataclass(frozen=True)
 class BatchStats:
-    """One batch: how many jobs and failures, the pool size, and where the time went.
+    """One batch: how many jobs and failures, the pool size, where the time went, and what parallelism gained.
 
-    ``wall_ms`` is the batch's elapsed time, ``busy_ms`` the sum of its jobs' durations, and ``speedup``
-    ``busy_ms / wall_ms``: how many jobs ran at once on average (1.0 when they ran one after another). It is
-    the speedup over running the same jobs one after another only while the workers have a core each: with
-    more workers than cores every job runs slower, ``busy_ms`` grows with it, and the figure overstates the
-    gain (``bench/bench_parallel.py`` measures the real one against a 1-worker run). ``cores_used`` is the CPU
-    time of this process and of the subprocesses it waited for during the batch, divided by ``wall_ms``: it
-    cannot exceed the machine's cores, so it is the better hint of what parallelism bought (one job at a time
-    uses about one core).
+    ``wall_ms`` is the batch's elapsed time and ``busy_ms`` the sum of its jobs' durations. ``cores_used`` is the
+    CPU time of this process and of the subprocesses it waited for during the batch, divided by ``wall_ms``.
+    ``speedup`` estimates the throughput gain over one worker (1.0 when at most one job ran at a time); it never
+    exceeds ``cores_used`` nor :attr:`concurrency`. docs/codegen.md ("Parallel generation") says why.
     """
 
     jobs: int
@@ -114,6 +59,27 @@ class BatchStats:
     busy_ms: float
     speedup: float
     cores_used: float = 0.0
+
+    @property
+    def concurrency(self) -> float:
+        """``busy_ms / wall_ms``: how many jobs ran at once on average (not a speedup: see the class)."""
+        return self.busy_ms / self.wall_ms if self.wall_ms > 0 else 0.0
+
+    @classmethod
+    def measure(
+        cls, *, jobs: int, failed: int, workers: int, wall_ms: float, busy_ms: float, cpu_ms: float
+    ) -> BatchStats:
+        """Return the stats of a batch that took ``wall_ms`` and ``cpu_ms`` of CPU time (process and children).
+
+        One worker would need at least the batch's CPU time (a generation job keeps about one core busy) and at
+        most the sum of the jobs' durations, so the gain is estimated as the lower of ``cpu_ms / wall_ms`` and
+        ``busy_ms / wall_ms``.
+        """
+        cores_used = cpu_ms / wall_ms if wall_ms > 0 else 0.0
+        concurrency = busy_ms / wall_ms if wall_ms > 0 else 0.0
+        parallel = min(workers, jobs) > 1 and wall_ms > 0
+        speedup = min(concurrency, cores_used) if parallel else 1.0
+        return cls(jobs, failed, workers, wall_ms, busy_ms, speedup, cores_used)
 
 
 def _cpu_seconds() -> float:
@@ -130,7 +96,11 @@ It may be a coroutine function; its coroutine is awaited before the batch goes o
 
 
 class ParallelGenerator:
-    """Generates and verifies nodes concurrently; see the module docstring."""
+    """Runs generation jobs concurrently on ``max_workers`` threads, each bounded by ``timeout_seconds``.
+
+    ``job_runner`` runs one job (default: a :class:`~agents.lib.codegen.job.NodeJob` on ``generator`` with
+    ``mixin_recommender``); docs/codegen.md ("Parallel generation") describes the rest.
+    """
 
     def __init__(
         self,
@@ -142,6 +112,7 @@ class ParallelGenerator:
         persistence: CodegenPersistence | None = None,
         progress_callback: ProgressCallback | None = None,
         mixin_recommender: MixinRecommender | None = None,
+        job_runner: JobRunner | None = None,
     ) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise OnexError(
@@ -155,15 +126,21 @@ class ParallelGenerator:
                 ErrorCode.VALIDATION_ERROR,
                 {"timeout_seconds": timeout_seconds},
             )
+        if job_runner is not None and (generator is not None or mixin_recommender is not None):
+            raise OnexError(
+                "give generator= and mixin_recommender= to the job runner, not to ParallelGenerator with it",
+                ErrorCode.VALIDATION_ERROR,
+            )
         self.max_workers = max_workers
         self.timeout_seconds = float(timeout_seconds)
         self.enable_metrics = enable_metrics
         self.progress_callback = progress_callback
         self.mixin_recommender = mixin_recommender
         self.last_batch: BatchStats | None = None
-        self._generator = generator
-        self._owns_generator = generator is None
-        self._generator_lock = threading.Lock()
+        self._job: JobRunner = (
+            job_runner if job_runner is not None else NodeJob(generator, mixin_recommender=mixin_recommender)
+        )
+        self._owns_job = job_runner is None
         self._persistence = persistence
         self._owns_persistence = persistence is None
         self._threads_before_persistence: set[threading.Thread] = set()
@@ -205,8 +182,8 @@ class ParallelGenerator:
         if self._closed:
             raise OnexError("this ParallelGenerator has been cleaned up", ErrorCode.OPERATION_FAILED)
         jobs = list(jobs)
-        if not jobs:
-            raise OnexError("no jobs to run", ErrorCode.VALIDATION_ERROR)
+        if not jobs:  # as asyncio.gather() and Executor.map: nothing to run, nothing recorded
+            return []
         if self._running():
             raise OnexError(
                 "a batch is already running on this ParallelGenerator; await it first",
@@ -240,14 +217,13 @@ class ParallelGenerator:
         cpu_ms = (_cpu_seconds() - cpu_started) * 1000
         busy_ms = sum(r.duration_ms for r in results)
         failed = [r for r in results if not r.success]
-        stats = BatchStats(
+        stats = BatchStats.measure(
             jobs=len(results),
             failed=len(failed),
             workers=self.max_workers,
             wall_ms=wall_ms,
             busy_ms=busy_ms,
-            speedup=busy_ms / wall_ms if wall_ms > 0 else 1.0,
-            cores_used=cpu_ms / wall_ms if wall_ms > 0 else 0.0,
+            cpu_ms=cpu_ms,
         )
         self.last_batch = stats
         await self._record_metrics(results, session_id, stats)
@@ -259,6 +235,7 @@ class ParallelGenerator:
                 "wall_ms": round(stats.wall_ms, 1),
                 "speedup": round(stats.speedup, 2),
                 "cores_used": round(stats.cores_used, 2),
+                "concurrency": round(stats.concurrency, 2),
             },
         )
         if failed and len(failed) == len(results):
@@ -277,7 +254,7 @@ class ParallelGenerator:
         async with slots:
             started = time.perf_counter()
             if self._closed:
-                result = self._failure(job, started, "cancelled: the generator was cleaned up", ErrorCode.TIMEOUT)
+                result = self._failure(job, started, _CLEANED_UP, ErrorCode.CANCELLED)
             else:
                 result = await self._execute(job, started)
         with self._lock:
@@ -300,7 +277,8 @@ class ParallelGenerator:
         # The worker runs in a copy of this task's context, so its log lines carry the caller's correlation and
         # session ids (run_in_executor alone does not carry contextvars over to the thread).
         context = contextvars.copy_context()
-        future = loop.run_in_executor(self._executor, context.run, self._work, job, cancel)
+        control = JobControl(cancel, self.timeout_seconds)
+        future = loop.run_in_executor(self._executor, context.run, self._job, job, control)
         self._cancels.add(cancel)
         self._workers.add(future)
         try:
@@ -323,6 +301,8 @@ class ParallelGenerator:
             cancel.set()  # the batch itself was cancelled: stop the worker too
             raise
         except OnexError as exc:
+            if exc.code is ErrorCode.CANCELLED and self._closed:  # cleanup() stopped it
+                return self._failure(job, started, f"{_CLEANED_UP} ({exc.message})", exc.code)
             return self._failure(job, started, exc.message, exc.code)
         except Exception as exc:
             return self._failure(job, started, f"{type(exc).__name__}: {exc}", ErrorCode.INTERNAL_ERROR)
@@ -350,52 +330,6 @@ class ParallelGenerator:
             duration_ms=(time.perf_counter() - started) * 1000,
             error=message,
             error_code=code.value,
-        )
-
-    def _code_generator(self) -> CodeGenerator:
-        with self._generator_lock:
-            if self._generator is None:
-                self._generator = CodeGenerator()
-            return self._generator
-
-    def _work(self, job: GenerationJob, cancel: threading.Event) -> GenerationResult:
-        """Generate and verify one node (on a worker thread)."""
-        started = time.perf_counter()
-        if cancel.is_set():
-            raise OnexError("cancelled before starting", ErrorCode.TIMEOUT)
-        spec = job.spec or build_node_spec(
-            job.analysis_result,
-            job.node_type,
-            domain=job.domain,
-            service_name=job.microservice_name,
-            mixin_recommender=self.mixin_recommender,
-        )
-        generator = self._code_generator()
-        if cancel.is_set():
-            raise OnexError("cancelled before writing", ErrorCode.TIMEOUT)
-        generated = generator.generate_node(spec, job.output_directory, force=job.force)
-        report: VerificationReport | None = None
-        if job.verify:
-            if cancel.is_set():
-                raise OnexError("cancelled before verifying", ErrorCode.TIMEOUT)
-            report = verify_generated(
-                generated.output_dir,
-                packages=[spec.package_name],
-                timeout_seconds=self.timeout_seconds + _VERIFY_MARGIN_S,
-                cancel=cancel,
-            )
-        success = report is None or report.passed
-        return GenerationResult(
-            job_id=job.job_id,
-            success=success,
-            node_type=spec.node_type,
-            microservice_name=job.microservice_name,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            error=None if success or report is None else f"verification failed: {report.summary()}",
-            output_path=str(generated.package_dir),
-            generated_files=[str(p) for p in generated.files],
-            verification=report,
-            error_code=None if success else ErrorCode.OPERATION_FAILED.value,
         )
 
     async def _record_metrics(
@@ -463,9 +397,8 @@ class ParallelGenerator:
             await run_on_own_thread(
                 lambda: executor.shutdown(wait=True, cancel_futures=True), "agents-generate-shutdown"
             )
-        if self._generator is not None and self._owns_generator:
-            self._generator.close()
-            self._generator = None
+        if self._owns_job and isinstance(self._job, NodeJob):
+            self._job.close()
         if self._persistence is not None and self._owns_persistence:
             await self._persistence.close()
             self._persistence = None

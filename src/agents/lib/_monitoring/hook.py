@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from agents.lib._monitoring.kinds import MetricType
-
-# Imported from the workflow for now; WorkflowHook moves down to the streams' level (issue 12).
-from agents.lib.codegen_workflow import WorkflowHook, WorkflowResult
+from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
+from agents.lib.codegen.job import GenerationResult
 from agents.lib.errors import ErrorCode, OnexError
-from agents.lib.parallel_generator import GenerationJob, GenerationResult
 from agents.lib.persistence import CodegenPersistence
-from agents.lib.prd_analyzer import PRDAnalysis
 from agents.lib.structured_logger import get_logger
 
 if TYPE_CHECKING:
@@ -63,13 +60,11 @@ class MonitoringHook(WorkflowHook):
             self._monitoring = DEFAULT_SYSTEM()
         return self._monitoring
 
-    async def workflow_started(
-        self, session_id: UUID, analysis: PRDAnalysis, jobs: Sequence[GenerationJob]
-    ) -> None:
+    async def workflow_started(self, run: WorkflowRun) -> None:
         """Remember when the run started."""
-        self._started[session_id] = time.time()
+        self._started[run.session_id] = time.time()
 
-    async def node_finished(self, session_id: UUID, result: GenerationResult) -> None:
+    async def node_finished(self, run: WorkflowRun, result: GenerationResult) -> None:
         """Record the node's duration and outcome."""
         m = self.monitoring
         labels = {"node_type": result.node_type}
@@ -79,7 +74,7 @@ class MonitoringHook(WorkflowHook):
         outcome = {"node_type": result.node_type, "outcome": "passed" if result.success else "failed"}
         await m.record_metric("generated_nodes", 1, MetricType.COUNTER, outcome, "Nodes generated, by outcome")
 
-    async def workflow_finished(self, result: WorkflowResult) -> None:
+    async def workflow_finished(self, run: WorkflowRun, result: WorkflowResult) -> None:
         """Record the run's figures and the generation component's health."""
         m = self.monitoring
         started = self._started.pop(result.session_id, None)
@@ -96,8 +91,8 @@ class MonitoringHook(WorkflowHook):
             )  # fmt: skip
         if result.workers > 1 and len(result.results) > 1 and result.cores_used > 0:
             await m.record_metric(
-                "parallel_speedup", result.cores_used, MetricType.GAUGE, None,
-                "Cores the last parallel run kept busy (its gain over a serial run)",
+                "parallel_speedup", result.speedup, MetricType.GAUGE, None,
+                "Estimated gain of the last parallel run over one worker (never above the cores it kept busy)",
             )  # fmt: skip
         await self._record_cache(result.template_cache)
         if self.read_events and started is not None:
@@ -112,9 +107,9 @@ class MonitoringHook(WorkflowHook):
         )
         await m.drain_notifications()
 
-    async def workflow_failed(self, session_id: UUID, error: OnexError) -> None:
+    async def workflow_failed(self, run: WorkflowRun, error: OnexError) -> None:
         """Count the failed run; a failure of the system (not of the input) degrades ``generation``."""
-        self._started.pop(session_id, None)
+        self._started.pop(run.session_id, None)
         m = self.monitoring
         await m.record_metric("generation_runs", 1, MetricType.COUNTER, {"outcome": "error"}, "Generation runs")
         if error.code in _SYSTEM_ERRORS:

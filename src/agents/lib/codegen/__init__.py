@@ -1,9 +1,9 @@
-"""The code generator's steps: node specs, rendering through the template cache, writing, and verification.
+"""The code generator's steps, from a PRD analysis to a verified node package.
 
-``builder`` turns a PRD analysis into validated :class:`~agents.lib.codegen.spec.NodeSpec` objects, ``render``
-renders them with Jinja2 templates loaded through :class:`~agents.lib.template_cache.TemplateCache`,
-``generator`` writes node packages atomically, ``verify`` checks what was written, and ``runtime`` is the
-support package copied into every generated service.
+``builder`` and ``spec`` make validated node specs; ``engine``, ``context`` and ``render`` render them;
+``writing`` and ``formatting`` put the files on disk; ``generator`` does one node; ``verify`` (with
+``static_checks``, ``runner``, ``probe``, ``report`` and ``mypy_seed``) checks it; ``job`` is the per-node job
+and ``hooks`` the observer interface of a run; ``runtime`` is copied into every generated service.
 """
 
 __all__: list[str] = []

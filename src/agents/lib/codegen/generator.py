@@ -18,15 +18,11 @@ from typing import Any
 import yaml
 
 from agents.lib.codegen.contract import load_yaml
-from agents.lib.codegen.render import (
-    RUNTIME_PACKAGE,
-    TemplateEngine,
-    format_python,
-    render_node,
-    render_shared,
-    write_tree,
-)
+from agents.lib.codegen.engine import TemplateEngine
+from agents.lib.codegen.formatting import format_python
+from agents.lib.codegen.render import RUNTIME_PACKAGE, render_node, render_shared
 from agents.lib.codegen.spec import NodeSpec
+from agents.lib.codegen.writing import write_tree
 from agents.lib.template_cache import TemplateCache
 
 __all__ = ["CodeGenerator", "GeneratedNode"]

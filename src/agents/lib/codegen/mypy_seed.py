@@ -1,30 +1,8 @@
-"""A seed mypy cache for verification: the stdlib, pydantic, yaml, pytest... checked once, not per service.
+"""A seed mypy cache for verification: what every generated service imports from outside itself, checked once.
 
-``mypy --strict`` on a generated service spends most of its time on what the service imports from outside
-itself (typeshed's stdlib, pydantic, PyYAML's stubs, pytest), which is the same for every service. The seed is a
-mypy cache holding exactly that: mypy run on a module importing :data:`SEED_MODULES`, with the service's own
-mypy options (its ``pyproject.toml`` ``[tool.mypy]`` table and the verification's command line).
-
-:func:`prepare_mypy_cache` gives one verification its own cache directory, filled with a copy of the seed; mypy
-then re-checks only the service. The seed is built once per key (see below) and reused by later verifications
-and processes:
-
-* where: ``$AGENTS_MYPY_SEED_DIR`` if set, else ``mypy-seed`` in the user's cache directory, one subdirectory per
-  key; the key hashes the mypy command, the interpreter (version, path, platform), the installed versions of
-  mypy and of the imported libraries, the ``[tool.mypy]`` table and the seed's modules, so a change to any of
-  them builds a new seed instead of reusing one that no longer applies;
-* building: once per process and key (threads wait for the builder); into a temporary directory beside the
-  seed, published with an atomic rename (a process that loses the race to another discards its own build);
-  a ``manifest.json`` lists every file of the seed with its size, mtime and SHA-256;
-* using: each verification copies the files listed in the manifest into its own cache directory, checking each
-  one's hash as it copies, so a verification never writes to the seed and never uses a file that differs from
-  what mypy wrote; mypy itself then validates every cache entry (its version, its options, the source file's
-  size, mtime and hash) as it always does;
-* failing safe: a service without a ``pyproject.toml`` ``[tool.mypy]`` table (or with a ``mypy.ini``), a seed that
-  cannot be built, read or copied, a missing or changed file or a bad manifest all fall back to an empty cache,
-  which is what verification used before the seed existed; a seed found corrupt is removed so that the next
-  verification builds it again. :func:`mypy_output_is_sound` tells the caller whether a seeded mypy run ended as
-  mypy ends (success, or a list of errors): when it did not, the caller re-runs mypy with an empty cache.
+:func:`prepare_mypy_cache` gives one verification its own cache directory, filled with a verified copy of the
+seed, so mypy re-checks only the service; anything wrong with the seed falls back to an empty cache. How seeds
+are keyed, built, shared and pruned: docs/codegen.md ("The mypy seed cache").
 """
 
 from __future__ import annotations

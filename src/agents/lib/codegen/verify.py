@@ -1,440 +1,49 @@
-"""Verification of a generated service: it must parse, load, import, pass its own tests, mypy and ruff.
+"""Verification of a generated service: ``verify_generated(path)`` and the checks that run tools on it.
 
-``verify_generated(path)`` runs these checks and returns a :class:`VerificationReport`; every check is
-blocking (the report passes only if all pass) and says why it failed:
-
-``syntax`` every ``.py`` parses; ``yaml`` every YAML file loads; ``placeholders`` no template markers or
-TODO/FIXME left in code; ``naming`` packages, classes, functions and modules follow the naming rules;
-``contract`` each ``contract.yaml`` validates against :class:`~agents.lib.codegen.contract.NodeContract` and
-matches its node; ``self_contained`` no module imports ``agents``; then, in subprocesses: ``imports`` every
-module imports, ``tests`` the service's tests pass, ``mypy`` ``mypy --strict`` is clean, ``ruff`` ``ruff check``
-is clean. The subprocess checks run only when the static ones passed.
-
-Subprocesses run with ``agents`` made unimportable, without bytecode or tool caches in the service, and are
-killed (with their children) on timeout or when ``cancel`` is set.
-
-Two things keep this fast without making it less strict:
-
-* ``imports`` and ``tests`` share one subprocess: a fresh interpreter imports every module that is not a test
-  module, then runs pytest (which imports the test modules itself, rewriting their asserts), then imports any
-  test module pytest did not. Each check keeps its own verdict and reasons; whatever that process leaves
-  undecided (it timed out, crashed, or an import failed before the tests) runs on its own as before.
-* mypy starts from a copy of a seed cache of what every service imports from outside itself (the stdlib,
-  pydantic, PyYAML, pytest), built once and reused across processes: see :mod:`agents.lib.codegen.mypy_seed`.
-  The service's own modules are always checked afresh; a seeded run that ends abnormally is re-run with an
-  empty cache. The mypy check's message ends with the cache its verdict comes from (``[seeded cache]`` or
-  ``[empty cache: <why>]``).
+The static checks are in :mod:`.static_checks`, the process handling in :mod:`.runner`, the program run inside
+the service in :mod:`.probe`; docs/codegen.md ("Verification") describes every check and what keeps them fast.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import io
 import json
 import os
 import re
-import select
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import tokenize
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from agents.lib.codegen.contract import NodeContract, load_yaml
+from agents.lib.codegen import probe
 from agents.lib.codegen.mypy_seed import mypy_output_is_sound, prepare_mypy_cache
+from agents.lib.codegen.report import CheckResult, VerificationReport
+from agents.lib.codegen.runner import Completed, run_command, service_environment
+from agents.lib.codegen.static_checks import RUNTIME, python_files, static_checks
 from agents.lib.errors import ErrorCode, OnexError
 
 __all__ = ["CheckResult", "VerificationReport", "verify_generated"]
 
-RUNTIME = "onex_runtime"
-_NODE_DIR = re.compile(r"^node_[a-z0-9_]+_(effect|compute|reducer|orchestrator)$")
-_SNAKE = re.compile(r"^_{0,2}[a-z][a-z0-9_]*$")
-_PASCAL = re.compile(r"^_?[A-Z][A-Za-z0-9]*$")
-_MARKERS = re.compile(r"\{\{\s*[A-Za-z_]|\{%|%\}|\{#")
-_TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
-_SKIP_DIRS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-# CPython 3.11 keeps the AST constructor's recursion depth in interpreter-wide state, so two threads running
-# ast.parse at once can fail with "SystemError: AST constructor recursion depth mismatch" (gh-106905).
-# Verifications run on worker threads; their parses take turns.
-_AST_LOCK = threading.Lock()
-_BLOCK_AGENTS = "import sys; sys.modules['agents'] = None; "
+_PROBE = Path(probe.__file__).resolve()
+"""The program the imports and tests checks run inside the service (``python -P``: its directory stays out of
+``sys.path``, which then holds the service's own directory first, as with ``python -c``)."""
 _MYPY_FLAGS = ("--strict", "--no-color-output")
-_IMPORT_CODE = _BLOCK_AGENTS + "import importlib; [importlib.import_module(m) for m in sys.argv[1:]]"
-_PYTEST_CODE = _BLOCK_AGENTS + "import pytest; sys.exit(pytest.main(sys.argv[1:]))"
 _TEST_MODULE = re.compile(r"(^|\.)(test_[^.]*|[^.]*_test)$")
 """Modules pytest collects (its default ``python_files``): it imports them itself, with assertion rewriting."""
-
-# The imports and tests checks in one process, which saves an interpreter and the service's imports (pydantic
-# above all) per verification: first every module that is not a test module is imported in the fresh
-# interpreter (the imports check), then pytest runs (the tests check), then the test modules pytest did not
-# import are imported. argv: state file, the two module counts, the modules, the test modules, pytest's
-# arguments. The state file (JSON, replaced atomically) says which phase the process is in and what each
-# phase found, so that a process that ends abnormally is still attributed to the right check.
-_IMPORTS_THEN_TESTS = (
-    _BLOCK_AGENTS
-    + """import importlib, json, os, time, traceback
-started = time.perf_counter()
-state_file, plain_count, test_count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-plain = sys.argv[4:4 + plain_count]
-test_modules = sys.argv[4 + plain_count:4 + plain_count + test_count]
-pytest_args = sys.argv[4 + plain_count + test_count:]
-state = {}
-def save(**changes):
-    state.update(changes)
-    with open(state_file + '.tmp', 'w', encoding='utf-8') as handle:
-        json.dump(state, handle)
-    os.replace(state_file + '.tmp', state_file)
-def import_all(names):
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except BaseException:
-            return traceback.format_exc()
-    return ''
-save(phase='imports')
-failure = import_all(plain)
-save(imports_s=time.perf_counter() - started)
-if failure:
-    save(phase='done', imports=failure)
-    sys.exit(3)
-save(phase='tests')
-import pytest
-code = int(pytest.main(pytest_args))
-save(phase='test-imports', tests=code)
-save(phase='done', imports=import_all([m for m in test_modules if m not in sys.modules]))
-sys.exit(code)
-"""
-)
 _MYPY_OK = "mypy --strict is clean"
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One check: its name, whether it passed, a one-line message, and the problems found."""
-
-    name: str
-    passed: bool
-    message: str
-    problems: tuple[str, ...] = ()
-    duration_ms: float = 0.0
-    skipped: bool = False
+def _cancelled(check: str) -> OnexError:
+    """Return the error a verification stopped by its ``cancel`` event raises, naming the check it was in."""
+    return OnexError(f"verification cancelled during {check}", ErrorCode.CANCELLED, {"check": check})
 
 
-@dataclass(frozen=True)
-class VerificationReport:
-    """What :func:`verify_generated` found."""
-
-    path: Path
-    packages: tuple[str, ...]
-    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
-    tests_passed: int = 0
-
-    @property
-    def passed(self) -> bool:
-        """Whether every check passed."""
-        return bool(self.checks) and all(c.passed for c in self.checks)
-
-    @property
-    def failed_checks(self) -> tuple[CheckResult, ...]:
-        """The checks that did not pass (skipped ones included)."""
-        return tuple(c for c in self.checks if not c.passed)
-
-    def check(self, name: str) -> CheckResult:
-        """Return the check called ``name``."""
-        for result in self.checks:
-            if result.name == name:
-                return result
-        raise KeyError(name)
-
-    def summary(self) -> str:
-        """One line: passed, or which checks failed and why."""
-        if self.passed:
-            return f"verified: {len(self.checks)} checks passed, {self.tests_passed} tests passed"
-        return "; ".join(f"{c.name}: {c.message}" for c in self.failed_checks if not c.skipped)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-friendly form."""
-        return {
-            "path": str(self.path),
-            "passed": self.passed,
-            "packages": list(self.packages),
-            "tests_passed": self.tests_passed,
-            "checks": [
-                {
-                    "name": c.name,
-                    "passed": c.passed,
-                    "skipped": c.skipped,
-                    "message": c.message,
-                    "problems": list(c.problems),
-                    "duration_ms": round(c.duration_ms, 1),
-                }
-                for c in self.checks
-            ],
-        }
-
-
-# --- static checks ------------------------------------------------------------------------------------------
-
-
-def _python_files(root: Path, packages: Sequence[str]) -> list[Path]:
-    files: list[Path] = []
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            if not _SKIP_DIRS & set(path.relative_to(root).parts):
-                files.append(path)
-    return files
-
-
-def _check_syntax(root: Path, files: Iterable[Path]) -> tuple[CheckResult, dict[Path, ast.Module]]:
-    trees: dict[Path, ast.Module] = {}
-    problems = []
-    for path in files:
-        try:
-            source = path.read_text(encoding="utf-8")
-            with _AST_LOCK:
-                trees[path] = ast.parse(source, filename=str(path))
-        except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(f"{path.relative_to(root)}: {exc}")
-    return _result("syntax", problems, f"{len(trees)} Python files parse"), trees
-
-
-def _check_yaml(root: Path, packages: Sequence[str]) -> tuple[CheckResult, dict[str, Any]]:
-    loaded: dict[str, Any] = {}
-    problems = []
-    for package in packages:
-        for path in sorted((root / package).rglob("*.y*ml")):
-            try:
-                text = path.read_text(encoding="utf-8")
-                loaded[str(path.relative_to(root))] = load_yaml(text)
-            except (yaml.YAMLError, UnicodeDecodeError) as exc:
-                problems.append(f"{path.relative_to(root)}: {exc}")
-    return _result("yaml", problems, f"{len(loaded)} YAML files load"), loaded
-
-
-def _check_placeholders(root: Path, files: Iterable[Path]) -> CheckResult:
-    problems = []
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        try:
-            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-        except (tokenize.TokenError, SyntaxError) as exc:
-            problems.append(f"{path.relative_to(root)}: cannot tokenize ({exc})")
-            continue
-        code = []
-        for token in tokens:
-            if token.type == tokenize.COMMENT and _TODO.search(token.string):
-                problems.append(f"{path.relative_to(root)}:{token.start[0]}: {token.string.strip()}")
-            if token.type not in (tokenize.STRING, tokenize.COMMENT):
-                code.append(token.string)
-        if _MARKERS.search("".join(code)):
-            problems.append(f"{path.relative_to(root)}: template markers left outside strings")
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file() and _MARKERS.search(pyproject.read_text(encoding="utf-8")):
-        problems.append("pyproject.toml: template marker left")
-    return _result("placeholders", sorted(set(problems)), "no placeholders left")
-
-
-def _definitions_and_imports(trees: dict[Path, ast.Module]) -> dict[Path, list[ast.AST]]:
-    """Walk each tree once; keep the nodes the naming and self-containment checks look at."""
-    wanted = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Import, ast.ImportFrom)
-    return {path: [node for node in ast.walk(tree) if isinstance(node, wanted)] for path, tree in trees.items()}
-
-
-def _check_naming(root: Path, packages: Sequence[str], nodes_of: dict[Path, list[ast.AST]]) -> CheckResult:
-    problems = []
-    for package in packages:
-        if package != RUNTIME and not _NODE_DIR.match(package):
-            problems.append(f"{package}: node packages are named node_<domain>_<service>_<type>")
-    for path, nodes in nodes_of.items():
-        rel = path.relative_to(root)
-        if not _SNAKE.match(path.stem):
-            problems.append(f"{rel}: module name {path.stem!r} is not snake_case")
-        for node in nodes:
-            if isinstance(node, ast.ClassDef) and not _PASCAL.match(node.name):
-                problems.append(f"{rel}:{node.lineno}: class {node.name!r} is not PascalCase")
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not _SNAKE.match(node.name):
-                problems.append(f"{rel}:{node.lineno}: function {node.name!r} is not snake_case")
-    return _result("naming", problems, "naming rules hold")
-
-
-def _methods(tree: ast.Module, class_name: str) -> set[str] | None:
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            return {n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-    return None
-
-
-def _check_contracts(
-    root: Path, packages: Sequence[str], trees: dict[Path, ast.Module], loaded: dict[str, Any]
-) -> CheckResult:
-    problems = []
-    nodes = [p for p in packages if p != RUNTIME]
-    for package in nodes:
-        data = loaded.get(f"{package}/contract.yaml")
-        if data is None:
-            problems.append(f"{package}: contract.yaml is missing or empty")
-            continue
-        try:
-            contract = NodeContract.model_validate(data)
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                where = ".".join(str(p) for p in error["loc"])
-                problems.append(f"{package}/contract.yaml: {where}: {error['msg']}")
-            continue
-        if contract.name != package:
-            problems.append(f"{package}/contract.yaml: name {contract.name!r} is not the package name")
-        tree = trees.get(root / package / "node.py")
-        if tree is None:
-            problems.append(f"{package}: node.py is missing")
-            continue
-        methods = _methods(tree, contract.class_name)
-        if methods is None:
-            problems.append(f"{package}/node.py: class {contract.class_name} is not defined")
-            continue
-        for name in [o.name for o in contract.operations] + [h.name for h in contract.hooks]:
-            if name not in methods:
-                problems.append(f"{package}: {contract.class_name}.{name} is in the contract but not defined")
-    return _result("contract", problems, f"{len(nodes)} contracts valid")
-
-
-def _check_self_contained(root: Path, nodes_of: dict[Path, list[ast.AST]]) -> CheckResult:
-    problems = []
-    for path, nodes in nodes_of.items():
-        for node in nodes:
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            problems += [
-                f"{path.relative_to(root)}:{getattr(node, 'lineno', 0)}: imports {name}"
-                for name in names
-                if name == "agents" or name.startswith("agents.")
-            ]
-    return _result("self_contained", problems, "no module imports agents")
-
-
-def _result(name: str, problems: Sequence[str], ok_message: str) -> CheckResult:
-    if problems:
-        return CheckResult(name, False, f"{len(problems)} problem(s), first: {problems[0]}", tuple(problems))
-    return CheckResult(name, True, ok_message)
-
-
-# --- subprocess checks --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Completed:
-    returncode: int
-    output: str
-    timed_out: bool = False
-    cancelled: bool = False
-
-
-def _run(
-    command: Sequence[str], cwd: Path, env: dict[str, str], timeout: float, cancel: threading.Event | None
-) -> _Completed:
-    """Run ``command`` in its own process group; kill the whole group on timeout or cancellation."""
-    with tempfile.TemporaryFile() as sink:
-        process = subprocess.Popen(
-            list(command), cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + timeout
-        timed_out = cancelled = False
-        exited = _ExitWatcher(process)
-        try:
-            while True:
-                if exited(_POLL_S):
-                    break
-                if cancel is not None and cancel.is_set():
-                    cancelled = True
-                elif time.monotonic() >= deadline:
-                    timed_out = True
-                else:
-                    continue
-                _kill_group(process)
-                break
-        finally:
-            exited.close()
-        sink.seek(0)
-        output = sink.read().decode("utf-8", "replace")
-    return _Completed(process.returncode, output, timed_out, cancelled)
-
-
-_POLL_S = 0.05
-"""How often a running subprocess's cancellation and deadline are checked."""
-
-
-class _ExitWatcher:
-    """Waits up to a given time for a process to end; wakes the moment it does.
-
-    On Linux a pidfd (``os.pidfd_open``) becomes readable when the process exits, so ``select`` returns at
-    once; ``Popen.wait(timeout)`` instead sleeps in steps of up to 50 ms, and every step a finished check spends
-    waiting to be noticed is a core left idle. Elsewhere it falls back to ``Popen.wait``.
-    """
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self._process = process
-        self._fd: int | None = None
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is not None:
-            with contextlib.suppress(OSError):
-                self._fd = pidfd_open(process.pid)
-
-    def __call__(self, timeout: float) -> bool:
-        """Return True once the process has ended (and was reaped), False if ``timeout`` passed first."""
-        if self._fd is not None:
-            try:
-                ready, _, _ = select.select([self._fd], [], [], timeout)
-            except (OSError, ValueError):
-                ready = []
-                self.close()
-            if not ready:
-                return self._process.poll() is not None
-            self._process.wait()
-            return True
-        try:
-            self._process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def close(self) -> None:
-        """Release the pidfd."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _environment(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_", "MYPY"))}
-    env.update(
-        {
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "PYTHONPATH": str(root),
-            "PYTHONHASHSEED": "0",
-            "NO_COLOR": "1",
-        }
-    )
-    env.pop("PYTHONSTARTUP", None)
-    return env
+def _probe(mode: str) -> list[str]:
+    """Return the command line of the probe program in ``mode``."""
+    return [sys.executable, "-P", str(_PROBE), mode]
 
 
 def _modules(root: Path, files: Iterable[Path]) -> list[str]:
@@ -452,7 +61,7 @@ def _last_lines(text: str, count: int = 15) -> tuple[str, ...]:
     return tuple(lines[-count:])
 
 
-def _evaluate(name: str, done: _Completed, timeout: float, elapsed_ms: float, ok_message: str) -> CheckResult:
+def _evaluate(name: str, done: Completed, timeout: float, elapsed_ms: float, ok_message: str) -> CheckResult:
     """Decide the check ``name`` from the finished (or timed out) subprocess ``done``."""
     if done.timed_out:
         return CheckResult(name, False, f"timed out after {timeout:.0f} s", _last_lines(done.output), elapsed_ms)
@@ -476,12 +85,12 @@ def _subprocess_check(
     timeout: float,
     cancel: threading.Event | None,
     ok_message: str,
-) -> tuple[CheckResult, _Completed]:
+) -> tuple[CheckResult, Completed]:
     started = time.perf_counter()
-    done = _run(command, root, _environment(root), timeout, cancel)
+    done = run_command(command, root, service_environment(root), timeout, cancel)
     elapsed = (time.perf_counter() - started) * 1000
     if done.cancelled:
-        raise OnexError(f"verification cancelled during {name}", ErrorCode.TIMEOUT, {"check": name})
+        raise _cancelled(name)
     return _evaluate(name, done, timeout, elapsed, ok_message), done
 
 
@@ -506,13 +115,12 @@ def _read_state(path: Path) -> dict[str, Any]:
 def _check_imports_and_tests(
     root: Path, modules: Sequence[str], test_dirs: Sequence[str], timeout: float, cancel: threading.Event | None
 ) -> tuple[CheckResult, CheckResult, int]:
-    """Run the ``imports`` and ``tests`` checks in one subprocess (see ``_IMPORTS_THEN_TESTS``).
+    """Run the ``imports`` and ``tests`` checks in one subprocess (:func:`.probe.imports_then_tests`).
 
     Returns both checks and the number of tests that passed. When that subprocess does not end normally (it
     timed out, crashed, or an import failed before the tests), each check it did not decide runs on its own
     in a fresh subprocess, as both did before they were merged.
     """
-    python = sys.executable
     plain = [m for m in modules if not _TEST_MODULE.search(m)]
     test_modules = [m for m in modules if _TEST_MODULE.search(m)]
     pytest_args = ["-q", "-p", "no:cacheprovider", "--rootdir", str(root), *test_dirs]
@@ -520,15 +128,14 @@ def _check_imports_and_tests(
     with tempfile.TemporaryDirectory(prefix="agents-verify-") as scratch:
         state_file = Path(scratch) / "state.json"
         counts = [str(state_file), str(len(plain)), str(len(test_modules))]
-        command = [python, "-c", _IMPORTS_THEN_TESTS, *counts, *plain, *test_modules, *pytest_args]
+        command = [*_probe(probe.IMPORTS_THEN_TESTS), *counts, *plain, *test_modules, *pytest_args]
         started = time.perf_counter()
-        done = _run(command, root, _environment(root), timeout, cancel)
+        done = run_command(command, root, service_environment(root), timeout, cancel)
         elapsed = (time.perf_counter() - started) * 1000
         state = _read_state(state_file)
     phase = state.get("phase")
     if done.cancelled:
-        check = "tests" if phase == "tests" else "imports"
-        raise OnexError(f"verification cancelled during {check}", ErrorCode.TIMEOUT, {"check": check})
+        raise _cancelled("tests" if phase == "tests" else "imports")
     imports_s = state.get("imports_s")
     imports_ms = min(elapsed, imports_s * 1000) if isinstance(imports_s, int | float) else elapsed
     tests_ms = elapsed - imports_ms
@@ -537,12 +144,12 @@ def _check_imports_and_tests(
     if phase == "tests":  # it ended while pytest ran: that is the tests' verdict
         tests = _evaluate("tests", done, timeout, tests_ms, "tests pass")
     elif isinstance(state.get("tests"), int):  # pytest finished
-        finished = _Completed(state["tests"], done.output)
+        finished = Completed(state["tests"], done.output)
         tests = _evaluate("tests", finished, timeout, tests_ms, "tests pass")
     output = done.output
     if tests is None:
         tests, alone = _subprocess_check(
-            "tests", [python, "-c", _PYTEST_CODE, *pytest_args], root, timeout, cancel, "tests pass"
+            "tests", [*_probe(probe.TESTS), *pytest_args], root, timeout, cancel, "tests pass"
         )
         output = alone.output
     tests, tests_passed = _tests_result(tests, output)
@@ -559,7 +166,7 @@ def _check_imports_and_tests(
         imports = _evaluate("imports", done, timeout, imports_ms, imports_ok)
     else:
         imports, _ = _subprocess_check(
-            "imports", [python, "-c", _IMPORT_CODE, *modules], root, timeout, cancel, imports_ok
+            "imports", [*_probe(probe.IMPORTS), *modules], root, timeout, cancel, imports_ok
         )
     return imports, tests, tests_passed
 
@@ -576,15 +183,15 @@ def _check_mypy(
     command = [sys.executable, "-m", "mypy", *_MYPY_FLAGS]
 
     def run_seed_build(seed_command: Sequence[str], cwd: Path) -> tuple[int, str]:
-        done = _run(seed_command, cwd, _environment(cwd), timeout, cancel)
+        done = run_command(seed_command, cwd, service_environment(cwd), timeout, cancel)
         if done.cancelled:
-            raise OnexError("verification cancelled during mypy", ErrorCode.TIMEOUT, {"check": "mypy"})
+            raise _cancelled("mypy")
         return (-1 if done.timed_out else done.returncode), done.output
 
     with tempfile.TemporaryDirectory(prefix="agents-mypy-") as scratch:
         cache = prepare_mypy_cache(Path(scratch) / "seeded", root, command, run_seed_build, cancel=cancel)
         if cancel is not None and cancel.is_set():
-            raise OnexError("verification cancelled during mypy", ErrorCode.TIMEOUT, {"check": "mypy"})
+            raise _cancelled("mypy")
         which = "seeded cache" if cache.seeded else f"empty cache: {cache.note}"
         result, done = _subprocess_check(
             "mypy", [*command, "--cache-dir", str(cache.path), *packages], root, timeout, cancel, _MYPY_OK
@@ -608,11 +215,11 @@ def verify_generated(
     cancel: threading.Event | None = None,
     static_only: bool = False,
 ) -> VerificationReport:
-    """Verify the generated service at ``path``; see the module docstring for the checks.
+    """Verify the generated service at ``path``: the static checks, then (if they pass) imports, tests, mypy, ruff.
 
     ``packages`` limits the node packages checked (the runtime is always checked); by default every
     ``node_*`` package is. ``timeout_seconds`` bounds each subprocess; ``cancel`` stops the verification (the
-    running subprocess is killed and OnexError TIMEOUT raised). ``static_only`` skips the subprocess checks.
+    running subprocess is killed and OnexError CANCELLED raised). ``static_only`` skips the subprocess checks.
     """
     root = Path(path).resolve()
     if not root.is_dir():
@@ -627,22 +234,8 @@ def verify_generated(
     if not nodes:
         raise OnexError(f"{root} holds no node packages (node_*)", ErrorCode.NOT_FOUND, {"path": str(root)})
     all_packages = [RUNTIME, *nodes] if (root / RUNTIME).is_dir() else nodes
-    files = _python_files(root, all_packages)
-
-    checks: list[CheckResult] = []
-    syntax, trees = _check_syntax(root, files)
-    yaml_check, loaded = _check_yaml(root, nodes)
-    nodes_of = _definitions_and_imports(trees)
-    checks += [
-        syntax,
-        yaml_check,
-        _check_placeholders(root, files),
-        _check_naming(root, all_packages, nodes_of),
-        _check_contracts(root, nodes, trees, loaded),
-        _check_self_contained(root, nodes_of),
-    ]
-    if not (root / RUNTIME).is_dir():
-        checks.append(CheckResult("runtime", False, f"{RUNTIME}/ is missing", (f"{RUNTIME}/ is missing",)))
+    files = python_files(root, all_packages)
+    checks = static_checks(root, nodes, all_packages, files)
     subprocess_names = ("imports", "tests", "mypy", "ruff")
     tests_passed = 0
     if static_only:

@@ -1,0 +1,375 @@
+"""The render context: what the templates of one node see, computed from its :class:`NodeSpec`.
+
+Names come from the spec (checked identifiers); sample values and literals are built with
+:func:`~agents.lib.codegen.engine.pyrepr`, never by pasting text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from graphlib import TopologicalSorter
+from types import SimpleNamespace
+from typing import Any
+
+from agents.lib.codegen.engine import pyrepr
+from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec
+from agents.lib.naming import upper_snake_case
+
+__all__ = ["node_context"]
+
+_PY_TYPES = {
+    "str": "str",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "datetime": "datetime",
+    "date": "date",
+    "decimal": "Decimal",
+    "uuid": "UUID",
+    "list": "list[Any]",
+    "dict": "dict[str, Any]",
+}
+_SAMPLES: dict[str, tuple[str, str, Any]] = {
+    # type: (python literal, another python literal, JSON value of the first)
+    "int": ("1", "2", 1),
+    "float": ("1.5", "2.5", 1.5),
+    "bool": ("True", "False", True),
+    "datetime": (
+        "datetime(2025, 1, 15, 9, 30, tzinfo=UTC)",
+        "datetime(2025, 1, 16, 9, 30, tzinfo=UTC)",
+        "2025-01-15T09:30:00Z",
+    ),
+    "date": ("date(2025, 1, 15)", "date(2025, 1, 16)", "2025-01-15"),
+    "decimal": ('Decimal("12.50")', 'Decimal("13.75")', "12.50"),
+    "uuid": (
+        'UUID("00000000-0000-0000-0000-000000000001")',
+        'UUID("00000000-0000-0000-0000-000000000002")',
+        "00000000-0000-0000-0000-000000000001",
+    ),
+    "list": ('["a", "b"]', '["c"]', ["a", "b"]),
+    "dict": ('{"key": "value"}', '{"key": "other"}', {"key": "value"}),
+}
+_NON_NEGATIVE = re.compile(
+    r"(^|_)(price|amount|quantity|qty|count|total|fee|fees|cost|age|stock|copies|size|duration|weight|"
+    r"capacity|limit|rate|score|points|seats|pages|minutes|hours|days)s?($|_)"
+)
+_NUMERIC = {"int", "float", "decimal"}
+
+
+def _non_negative(f: FieldSpec) -> bool:
+    return f.type in _NUMERIC and bool(_NON_NEGATIVE.search(f.name))
+
+
+def _field_ctx(f: FieldSpec) -> dict[str, Any]:
+    annotation = _PY_TYPES[f.type]
+    constraints: list[str] = []
+    non_negative = _non_negative(f)
+    if f.type == "str" and f.required:
+        constraints.append("min_length=1")
+    if non_negative:
+        constraints.append("ge=0")
+    if f.required:
+        default = f" = Field({', '.join(constraints)})" if constraints else ""
+        full = annotation
+    else:
+        full = f"{annotation} | None"
+        default = f" = Field(default=None, {', '.join(constraints)})" if constraints else " = None"
+    if f.type == "str":
+        sample, other, json_value = repr(f"{f.name}-a"), repr(f"{f.name}-b"), f"{f.name}-a"
+    else:
+        sample, other, json_value = _SAMPLES[f.type]
+    return {
+        "name": f.name,
+        "type": f.type,
+        "annotation": full,
+        "optional_annotation": f"{annotation} | None",
+        "default": default,
+        "sample": sample,
+        "other_sample": other,
+        "json": json_value,
+        "required": f.required,
+        "non_negative": non_negative,
+    }
+
+
+def _imports_for(types: Iterable[str], *, any_always: bool = True) -> list[str]:
+    types = set(types)
+    lines: list[str] = []
+    dt = [n for n, t in (("UTC", "datetime"), ("date", "date"), ("datetime", "datetime")) if t in types]
+    if dt:
+        lines.append(f"from datetime import {', '.join(sorted(set(dt), key=str.lower))}")
+    if "decimal" in types:
+        lines.append("from decimal import Decimal")
+    if any_always or types & {"list", "dict"}:
+        lines.append("from typing import Any")
+    if "uuid" in types:
+        lines.append("from uuid import UUID")
+    return lines
+
+
+def _model_imports(types: Iterable[str]) -> list[str]:
+    """Return the imports a models module needs (no ``UTC``: models only annotate)."""
+    types = set(types)
+    names = sorted({"date"} & types | ({"datetime"} if "datetime" in types else set()))
+    lines = [f"from datetime import {', '.join(names)}"] if names else []
+    if "decimal" in types:
+        lines.append("from decimal import Decimal")
+    lines.append("from typing import Any")
+    if "uuid" in types:
+        lines.append("from uuid import UUID")
+    return lines
+
+
+def _ops_by_entity(spec: NodeSpec, entity: EntitySpec) -> SimpleNamespace:
+    """Operation names by kind; a namespace, because Jinja would read ``ops.update`` as ``dict.update``."""
+    ops: dict[str, str | None] = dict.fromkeys(
+        ("create", "read", "update", "delete", "list", "search", "validate", "aggregate"), None
+    )
+    for op in spec.operations:
+        if op.entity == entity.name and op.kind in ops:
+            ops[op.kind] = op.name
+    ops["summarize"] = ops["aggregate"]
+    return SimpleNamespace(**ops)
+
+
+def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
+    fields = [_field_ctx(f) for f in entity.fields]
+    update_field = next((f for f in fields if f["type"] == "str"), None) or next(
+        (f for f in fields if f["type"] in ("int", "float", "bool")), None
+    )
+    numeric = [f["name"] for f in fields if f["type"] in _NUMERIC]
+    snake = entity.snake
+    valid_payload: dict[str, Any] = {"id": f"{snake}-1"}
+    for f in fields:
+        valid_payload[f["name"]] = f["json"]
+    valid = pyrepr(valid_payload)  # a valid payload dumps to itself
+    invalid_payload: dict[str, Any] = {"id": ""}
+    invalid_fields = ["id"]
+    for f in fields:
+        if f["type"] == "str" and f["required"]:
+            invalid_payload[f["name"]] = ""
+            invalid_fields.append(f["name"])
+        elif f["non_negative"]:
+            invalid_payload[f["name"]] = -1
+            invalid_fields.append(f["name"])
+        elif f["required"]:
+            invalid_fields.append(f["name"])
+    summary = {}
+    for f in fields:
+        if f["type"] in _NUMERIC:
+            value = float(f["json"])
+            summary[f["name"]] = {"count": 2.0, "total": value * 2, "minimum": value, "maximum": value}
+    return {
+        "name": entity.name,
+        "snake": snake,
+        "fields": fields,
+        "ops": _ops_by_entity(spec, entity),
+        "update_field": update_field,
+        "numeric_fields": numeric,
+        "valid_payload": valid,
+        "valid_dump": valid,
+        "invalid_payload": pyrepr(invalid_payload),
+        "invalid_fields": pyrepr(sorted(invalid_fields)),
+        "summary_expected": pyrepr(summary),
+    }
+
+
+_ADAPTERS = {
+    "record_store": "InMemoryRecordStore",
+    "cache": "InMemoryCache",
+    "event_publisher": "InMemoryEventPublisher",
+    "http_client": "InMemoryHttpClient",
+    "blob_store": "InMemoryBlobStore",
+    "notifier": "InMemoryNotifier",
+    "search_index": "InMemorySearchIndex",
+}
+
+
+_member = functools.lru_cache(maxsize=4096)(upper_snake_case)
+"""Enum member names of states, events and steps (a pure function of the name, so memoized)."""
+
+
+def _reducer_ctx(spec: NodeSpec) -> dict[str, Any]:
+    fsm = spec.fsm
+    assert fsm is not None  # checked by NodeSpec
+    member = {s: _member(s) for s in fsm.states}
+    event_member = {e: _member(e) for e in fsm.events}
+    table = {(t.source, t.event): t.target for t in fsm.transitions}
+    # a legal path: from the initial state, prefer unvisited targets, stop at a terminal state
+    path: list[tuple[str, str]] = []
+    state, visited = fsm.initial, {fsm.initial}
+    states_on_path = [state]
+    for _ in range(len(fsm.states) + 1):
+        options = sorted((e, t) for (s, e), t in table.items() if s == state)
+        if not options or state in fsm.terminal:
+            break
+        event, target = next(((e, t) for e, t in options if t not in visited), options[0])
+        path.append((event, target))
+        state = target
+        visited.add(target)
+        states_on_path.append(state)
+    amounts = [float(i + 1) for i in range(len(path))]
+    counts: dict[str, int] = {}
+    totals: dict[str, float] = {}
+    for (event, _), amount in zip(path, amounts, strict=True):
+        counts[event] = counts.get(event, 0) + 1
+        totals[event] = totals.get(event, 0.0) + amount
+    illegal: tuple[int, str, str] | None = None
+    for index, on_path in enumerate(states_on_path):
+        missing = [e for e in fsm.events if (on_path, e) not in table]
+        if missing:
+            illegal = (index, on_path, missing[0])
+            break
+    return {
+        "state_enum": f"Enum{spec.service_name}State",
+        "event_enum": f"Enum{spec.service_name}Event",
+        "state_model": f"{spec.service_name}State",
+        "event_model": f"{spec.service_name}Event",
+        "initial_member": member[fsm.initial],
+        "terminal_members": [member[t] for t in fsm.terminal],
+        "transitions": [
+            {"source": member[t.source], "event": event_member[t.event], "target": member[t.target]}
+            for t in fsm.transitions
+        ],
+        "extra_enums": [
+            {
+                "name": f"Enum{spec.service_name}State",
+                "doc": "The states of the state machine.",
+                "members": [(member[s], s) for s in fsm.states],
+            },
+            {
+                "name": f"Enum{spec.service_name}Event",
+                "doc": "The events the state machine accepts.",
+                "members": [(event_member[e], e) for e in fsm.events],
+            },
+        ],
+        "path": [(event_member[e], a) for (e, _), a in zip(path, amounts, strict=True)],
+        "path_end": member[state],
+        "path_counts": pyrepr(counts),
+        "path_totals": pyrepr(totals),
+        "illegal_prefix": [(event_member[e], 0.0) for e, _ in path[: illegal[0]]] if illegal else [],
+        "illegal_state": member[illegal[1]] if illegal else None,
+        "illegal_event": event_member[illegal[2]] if illegal else None,
+        "initial_allowed": pyrepr(sorted(e for (s, e) in table if s == fsm.initial)),
+    }
+
+
+def _orchestrator_ctx(spec: NodeSpec) -> dict[str, Any]:
+    graph = {s.name: list(s.depends_on) for s in spec.steps}
+    order = list(TopologicalSorter(graph).static_order())
+    member = {s.name: _member(s.name) for s in spec.steps}
+    fail_index = len(order) // 2
+    steps = []
+    for s in spec.steps:
+        index = order.index(s.name)
+        steps.append(
+            {
+                "member": member[s.name],
+                "value": s.name,
+                "depends_members": [member[d] for d in s.depends_on],
+                "depends_values": list(s.depends_on),
+                "inputs_before": pyrepr(sorted(order[:index])),
+            }
+        )
+    return {
+        "step_enum": f"Enum{spec.service_name}Step",
+        "steps": steps,
+        "order": pyrepr(order),
+        "fail_step": order[fail_index],
+        "before_fail": pyrepr(order[:fail_index]),
+        "fail_progress": pyrepr(100.0 * fail_index / len(order)),
+        "extra_enums": [
+            {
+                "name": f"Enum{spec.service_name}Step",
+                "doc": "The steps of the workflow.",
+                "members": [(member[s.name], s.name) for s in spec.steps],
+            }
+        ],
+    }
+
+
+def node_context(spec: NodeSpec) -> dict[str, Any]:
+    """Return the context the templates of the node ``spec`` describes are rendered with."""
+    t = spec.node_type
+    operation_enum = f"Enum{spec.service_name}{spec.type_title}Operation"
+    entities = [_entity_ctx(spec, e) for e in spec.entities]
+    field_types: set[str] = {f.type for e in spec.entities for f in e.fields}
+    ctx: dict[str, Any] = {
+        "is_effect": t == "EFFECT",
+        "is_reducer": t == "REDUCER",
+        "operation_enum": operation_enum,
+        "request_model": f"{spec.service_name}{spec.type_title}Request",
+        "response_model": f"{spec.service_name}{spec.type_title}Response",
+        "entities": entities,
+        "operations": [
+            {"name": n, "member": n.upper()}
+            for n in [o.name for o in spec.operations] + [h.name for h in spec.hooks]
+        ],
+        "extra_enums": [],
+        "enum_imports": [operation_enum],
+        "model_imports": _model_imports(field_types),
+        "type_tests": f"tests_{t.lower()}.j2",
+    }
+    if t == "REDUCER":
+        ctx.update(_reducer_ctx(spec))
+        ctx["enum_imports"] = sorted([operation_enum, ctx["event_enum"], ctx["state_enum"]])
+    if t == "ORCHESTRATOR":
+        ctx.update(_orchestrator_ctx(spec))
+    ports = {p.kind for p in spec.ports}
+    ctx.update(
+        {
+            "port_keys": sorted(p.key for p in spec.ports),
+            "adapter_classes": _ADAPTERS,
+            "has_events": "event_publisher" in ports,
+            "has_cache": "cache" in ports,
+            "has_search": "search_index" in ports,
+            "has_notifier": "notifier" in ports,
+            "has_http": "http_client" in ports,
+            "has_blob": "blob_store" in ports,
+        }
+    )
+    models: list[str] = []
+    for e in entities:
+        models.append(e["name"])
+        if t == "EFFECT" and e["ops"].update is not None:
+            models.append(f"{e['name']}Update")
+    if t == "REDUCER":
+        models += [ctx["event_model"], ctx["state_model"]]
+    else:
+        models += [ctx["request_model"], ctx["response_model"]]
+    if t == "COMPUTE":
+        models = [e["name"] for e in entities] + [ctx["request_model"], ctx["response_model"]]
+    ctx["model_names"] = sorted(models)
+    ctx["first_create"] = next(
+        ({"create": e["ops"].create, "snake": e["snake"]} for e in entities if e["ops"].create), None
+    )
+    ctx["test_imports"] = _test_imports(spec, ctx, field_types)
+    return ctx
+
+
+def _test_imports(spec: NodeSpec, ctx: dict[str, Any], field_types: Iterable[str]) -> list[str]:
+    pkg = spec.package_name
+    lines: list[str] = []
+    t = spec.node_type
+    if t == "EFFECT":
+        lines += _imports_for(field_types, any_always=False)
+        lines = [line for line in lines if line != "from typing import Any"]
+        lines.append("from onex_runtime.container import Container")
+        names = sorted({p.key for p in spec.ports} | {_ADAPTERS[p.kind] for p in spec.ports})
+        lines.append(f"from onex_runtime.ports import {', '.join(names)}")
+        models = [e["name"] for e in ctx["entities"]]
+        models += [f"{e['name']}Update" for e in ctx["entities"] if e["ops"].update and e["update_field"]]
+        models.append(ctx["request_model"])
+        lines.append(f"from {pkg}.enums import {ctx['operation_enum']}")
+        lines.append(f"from {pkg}.models import {', '.join(sorted(models))}")
+    elif t == "COMPUTE":
+        lines.append(f"from {pkg}.enums import {ctx['operation_enum']}")
+        lines.append(f"from {pkg}.models import {ctx['request_model']}")
+    elif t == "REDUCER":
+        lines.append(f"from {pkg}.enums import {ctx['event_enum']}, {ctx['state_enum']}")
+        lines.append(f"from {pkg}.models import {ctx['event_model']}")
+    else:
+        lines.append("from collections.abc import Mapping")
+    return lines
