@@ -29,6 +29,7 @@ from agents.lib.codegen_workflow import DEFAULT_TIMEOUT_SECONDS, generate_micros
 from agents.lib.config import load_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.migrations.cli import db_app
+from agents.lib.monitoring import MonitoringHook, get_monitoring_system
 from agents.lib.prd_analyzer import NodeType, PRDAnalysis, analyze_prd
 
 __all__ = ["app", "main"]
@@ -260,7 +261,7 @@ def generate_command(
                 verify=not no_verify,
                 force=force,
                 enable_metrics=not no_metrics,
-                hooks=[hook],
+                hooks=[hook, MonitoringHook(get_monitoring_system(), read_events=not no_metrics)],
                 progress_callback=hook.finished,
             )
         )
@@ -270,7 +271,11 @@ def generate_command(
     if as_json:
         typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_summary(Console(highlight=False), result, log_file, database)
+        console = Console(highlight=False)
+        _print_summary(console, result, log_file, database)
+        for alert in get_monitoring_system().get_active_alerts():
+            colour = "red" if alert.severity.value == "critical" else "yellow"
+            console.print(f"[{colour}]alert ({alert.severity.value}):[/] {escape(alert.message)}")
     if not result.success:
         raise typer.Exit(1)
 

@@ -175,7 +175,7 @@ PUBLIC_API: dict[str, set[str]] = {
     "agents.lib.db.stores.generation": {"GenerationSession", "GenerationStore", "generation_row"},
     "agents.lib.db.stores.mixins": {"MixinCompatibility", "MixinStore"},
     "agents.lib.db.stores.outbox": {"OutboxEvent", "OutboxStore"},
-    "agents.lib.db.stores.pattern_feedback": {"PatternFeedbackRecord", "PatternFeedbackStore"},
+    "agents.lib.db.stores.pattern_feedback": {"PARTIAL_FEEDBACK", "PatternFeedbackRecord", "PatternFeedbackStore"},
     "agents.lib.db.stores.template_cache": {"TemplateCacheDelta", "TemplateCacheStore", "template_cache_row"},
     "agents.lib.migrations": {
         "ADVISORY_LOCK_KEY",
