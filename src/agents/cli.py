@@ -260,7 +260,7 @@ def generate_command(
                 timeout_seconds=timeout,
                 verify=not no_verify,
                 force=force,
-                enable_metrics=not no_metrics,
+                enable_metrics=False if no_metrics else None,
                 hooks=[hook, MonitoringHook(get_monitoring_system(), read_events=not no_metrics)],
                 progress_callback=hook.finished,
             )

@@ -186,6 +186,22 @@ async def test_embedded_default_database_is_used_without_configuration(tmp_path:
     assert session.status == "succeeded"
 
 
+async def test_enable_metrics_false_in_the_settings_writes_nothing_to_the_database(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENABLE_METRICS=false: no session row, no generation metrics, no cache counters; not even a database file."""
+    monkeypatch.setenv("ENABLE_METRICS", "false")
+    reset_settings()
+    result = await generate_microservice(LOANS, tmp_path / "svc", verify=False)
+    assert result.success
+    assert not (data_dir / "agents.db").exists()
+    monkeypatch.setenv("ENABLE_METRICS", "true")
+    reset_settings()
+    async with CodegenPersistence() as persistence:
+        assert await persistence.get_generation_session(result.session_id) is None
+        assert (await persistence.generation_summary(60))["total"] == 0
+
+
 async def test_a_prd_that_cannot_be_used_is_a_validation_error_and_writes_nothing(tmp_path: Path) -> None:
     empty = tmp_path / "empty.md"
     empty.write_text("   \n", encoding="utf-8")

@@ -22,6 +22,7 @@ from agents.lib.codegen.engine import TemplateEngine
 from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
 from agents.lib.codegen.job import GenerationJob, GenerationResult, NodeJob
+from agents.lib.config import get_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.log_context import async_log_context
 from agents.lib.parallel_generator import ParallelGenerator, ProgressCallback
@@ -107,7 +108,7 @@ async def generate_microservice(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     verify: bool = True,
     force: bool = False,
-    enable_metrics: bool = True,
+    enable_metrics: bool | None = None,
     persistence: CodegenPersistence | None = None,
     hooks: Sequence[WorkflowHook] = (),
     progress_callback: ProgressCallback | None = None,
@@ -118,9 +119,10 @@ async def generate_microservice(
 
     ``node_types`` overrides the analysis's recommendation, ``name`` the service name. ``workers`` defaults to
     :func:`default_workers`. ``verify=False`` skips verification (faster, nothing checked). ``force``
-    replaces node packages that already exist (otherwise that is a CONFLICT). With ``enable_metrics`` the run
-    is recorded through ``persistence`` (default: a :class:`CodegenPersistence` on the configured database,
-    the embedded SQLite file unless configured); ``hooks`` observe it. Raises ``OnexError`` for a PRD that
+    replaces node packages that already exist (otherwise that is a CONFLICT). With ``enable_metrics`` (default:
+    the ``ENABLE_METRICS`` setting) the run is recorded through ``persistence`` (default: a
+    :class:`CodegenPersistence` on the configured database, the embedded SQLite file unless configured);
+    without it nothing is written to the database. ``hooks`` observe it. Raises ``OnexError`` for a PRD that
     cannot be read or names nothing to build, for unknown or no node types, for existing nodes without
     ``force``, and when every node failed; otherwise returns the result, whose ``success`` says whether every
     node passed.
@@ -131,7 +133,11 @@ async def generate_microservice(
     run = WorkflowRun(session_id, correlation_id, str(prd_path), Path(output_dir).resolve())
     async with async_log_context(correlation_id=correlation_id, session_id=session_id):
         owned_persistence: CodegenPersistence | None = None
-        if enable_metrics and persistence is None:
+        if enable_metrics is None:
+            enable_metrics = get_settings().enable_metrics
+        if not enable_metrics:
+            persistence = None
+        elif persistence is None:
             owned_persistence = persistence = CodegenPersistence()
         cache = TemplateCache(
             enable_persistence=persistence is not None,
