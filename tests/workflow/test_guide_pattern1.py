@@ -3,45 +3,25 @@
 The block is read from the guide (see ``tests._guide``). It names things the guide leaves to the reader; we supply
 real ones: ``analyze_prd`` is our :func:`~agents.lib.prd_analyzer.analyze_prd_async` (the block awaits it),
 ``create_jobs`` is :func:`agents.lib.codegen_workflow.create_jobs`, ``TEMPLATES_DIR`` the generator's templates.
-The monitoring stream (``get_monitoring_system``, ``MetricType``) has no issue yet: a recording stand-in takes
-its place until it lands, and the test checks what the block recorded through it.
+``get_monitoring_system`` and ``MetricType`` are the monitoring stream's own (a fresh system for the test), and
+the test reads back what the block recorded through it.
 """
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 from agents.lib.codegen.engine import TEMPLATES_DIR
 from agents.lib.codegen_workflow import create_jobs
+from agents.lib.monitoring import MetricType, MonitoringSystem
 from agents.lib.parallel_generator import ParallelGenerator
 from agents.lib.prd_analyzer import analyze_prd_async
 from agents.lib.structured_logger import get_logger
 from agents.lib.template_cache import TemplateCache
 from tests._guide import code_blocks
 from tests.workflow.conftest import EXAMPLES, LogCapture
-
-
-class MetricType(enum.Enum):
-    """Stand-in for the monitoring stream's metric types."""
-
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
-
-
-class RecordingMonitoring:
-    """Stand-in for the monitoring stream's system: remembers every metric."""
-
-    def __init__(self) -> None:
-        self.metrics: list[dict[str, Any]] = []
-
-    async def record_metric(
-        self, name: str, value: float, metric_type: MetricType, labels: dict[str, str] | None = None
-    ) -> None:
-        self.metrics.append({"name": name, "value": value, "type": metric_type, "labels": labels or {}})
 
 
 def pattern_1() -> str:
@@ -51,7 +31,7 @@ def pattern_1() -> str:
 
 
 async def test_pattern_1_generates_verifies_and_records(tmp_path: Path, log_capture: LogCapture) -> None:
-    monitoring = RecordingMonitoring()
+    monitoring = MonitoringSystem()
     namespace: dict[str, Any] = {
         "Path": Path,
         "uuid4": uuid4,
@@ -77,11 +57,13 @@ async def test_pattern_1_generates_verifies_and_records(tmp_path: Path, log_capt
         "node_library_loans_compute",
         "node_library_loans_effect",
     ]
-    assert [(m["name"], m["type"], m["labels"]) for m in monitoring.metrics] == [
-        ("generation_duration_ms", MetricType.HISTOGRAM, {"node_type": "EFFECT"}),
-        ("generation_duration_ms", MetricType.HISTOGRAM, {"node_type": "COMPUTE"}),
-    ]
-    assert [m["value"] for m in monitoring.metrics] == [r.duration_ms for r in results]
+    series = {s["labels"]["node_type"]: s for s in monitoring.list_series("generation_duration_ms")}
+    assert sorted(series) == ["COMPUTE", "EFFECT"]
+    for r in results:
+        assert series[r.node_type]["type"] == MetricType.HISTOGRAM.value
+        assert (series[r.node_type]["count"], series[r.node_type]["sum"]) == (1, r.duration_ms)
+    exported = await monitoring.export_prometheus_metrics()
+    assert 'generation_duration_ms_count{node_type="EFFECT"} 1.0' in exported
     complete = [r for r in log_capture.records() if r["message"] == "Generation complete"]
     assert [c["metadata"] for c in complete] == [{"total": 2, "successful": 2, "failed": 0}]
     assert complete[0]["component"] == "codegen-e2e"
