@@ -22,6 +22,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from agents import __version__
+from agents._cli import events
 from agents.lib.codegen_workflow import (
     DEFAULT_TIMEOUT_SECONDS,
     WorkflowHook,
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 
 app.add_typer(db_app, name="db")
+app.add_typer(events.app, name="events")
 
 _state: dict[str, bool] = {"debug": False}
 _USER_ERRORS = {

@@ -1,0 +1,426 @@
+"""A pool of confluent-kafka producers that asyncio code can await: :class:`ProducerPool`.
+
+Messages at or above the compression threshold go to producers with ``compression.type`` set to the codec,
+smaller ones to uncompressed producers; within a class a message's key picks the producer (``crc32(key) % n``),
+so messages with one key keep their order. Producers are created on first use, at most ``pool_size`` per class.
+
+Each producer has a thread that polls it, so delivery reports are served while the event loop keeps
+producing; a send's future resolves (through ``call_soon_threadsafe``) once every message of the send has its
+report. Every producer is idempotent with ``acks=all``.
+
+Outages: when librdkafka reports that all brokers are down, messages still queued (never sent, so not on the
+broker) are purged at once, which fails them fast instead of after ``message.timeout.ms``; messages in flight
+wait for their report. A producer that saw an outage is replaced by a fresh one the next time it is idle, and a
+producer in a fatal state (an idempotence error after a broker lost its state) is replaced at once; the old one
+is polled until its last report, then dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, NamedTuple
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from agents.lib.structured_logger import get_logger
+
+__all__ = [
+    "CODECS",
+    "PERMANENT_ERRORS",
+    "Delivery",
+    "DeliveryFailure",
+    "Outgoing",
+    "ProducerPool",
+    "is_availability_error",
+]
+
+_log = get_logger("agents.lib.event_optimizer", component="events")
+
+CODECS: tuple[str, ...] = ("zstd", "lz4", "gzip", "snappy")
+"""Compression codecs a compressing producer can use."""
+
+PERMANENT_ERRORS: frozenset[str] = frozenset(
+    {
+        "MSG_SIZE_TOO_LARGE",
+        "_MSG_SIZE_TOO_LARGE",
+        "INVALID_RECORD",
+        "CORRUPT_MESSAGE",
+        "RECORD_LIST_TOO_LARGE",
+        "INVALID_TOPIC_EXCEPTION",
+        "TOPIC_AUTHORIZATION_FAILED",
+        "_INVALID_ARG",
+        "_UNKNOWN_TOPIC",
+        "UNKNOWN_TOPIC_OR_PART",
+        "_UNKNOWN_PARTITION",
+        "_BAD_MSG",
+        "_KEY_SERIALIZATION",
+        "_VALUE_SERIALIZATION",
+    }
+)
+"""Delivery errors that retrying cannot fix: the message (or its topic) is refused, the broker is fine."""
+
+_POLL_S = 0.05
+_YIELD_EVERY = 2000
+
+
+def is_availability_error(code: str) -> bool:
+    """Whether a delivery error means the broker is unreachable or unhealthy (not the message's fault)."""
+    return code not in PERMANENT_ERRORS
+
+
+class Outgoing(NamedTuple):
+    """One message to produce."""
+
+    topic: str
+    value: bytes
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFailure:
+    """A message of a send that was not acknowledged: its index in the send, the error name and text."""
+
+    index: int
+    code: str
+    message: str
+
+    @property
+    def availability(self) -> bool:
+        """True when the broker was unreachable or unhealthy (retry later), False when the message was refused."""
+        return is_availability_error(self.code)
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What a send got back: its failures (empty when all were acknowledged), and where the last one landed."""
+
+    sent: int
+    failures: list[DeliveryFailure] = field(default_factory=list)
+    partition: int | None = None
+    offset: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every message was acknowledged."""
+        return not self.failures
+
+
+class _Tracker:
+    """Counts the delivery reports of one send on one producer (called on that producer's poll thread).
+
+    ``status`` is shared by the trackers of one send: byte ``i`` becomes 1 when message ``i`` was acknowledged,
+    2 when it failed (each byte is written by one thread only).
+    """
+
+    __slots__ = ("done", "expected", "failures", "future", "loop", "offset", "partition", "status")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, status: bytearray) -> None:
+        self.loop = loop
+        self.status = status
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.expected = -1
+        self.done = 0
+        self.failures: list[tuple[int, KafkaError]] = []
+        self.partition: int | None = None
+        self.offset: int | None = None
+
+    def report(self, index: int, err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            self.status[index] = 1
+            self.partition = msg.partition()
+            self.offset = msg.offset()
+        else:
+            self.status[index] = 2
+            self.failures.append((index, err))
+        self.done += 1
+        if self.done == self.expected:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                self.loop.call_soon_threadsafe(self.finish)
+
+    def seal(self, produced: int) -> None:
+        """Set how many reports to wait for, once every message is handed over (on the loop thread)."""
+        self.expected = produced
+        if self.done == produced:
+            self.finish()
+
+    def finish(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+
+class _Entry:
+    """The messages of one send that went to one producer."""
+
+    __slots__ = ("handle", "indices", "tracker")
+
+    def __init__(self, handle: _Handle, tracker: _Tracker) -> None:
+        self.handle = handle
+        self.tracker = tracker
+        self.indices: list[int] = []
+
+
+class _KafkaLog:
+    """Receives librdkafka's log lines (on the poll thread) and passes them to the structured log at DEBUG."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        try:
+            text = fmt % args
+        except (TypeError, ValueError):
+            text = " ".join(str(a) for a in (fmt, *args))
+        _log.debug("librdkafka", metadata={"producer": self.name, "level": level, "line": text[:500]})
+
+
+class _Handle:
+    """One producer and the thread that polls it."""
+
+    def __init__(self, config: Mapping[str, Any], name: str) -> None:
+        self.name = name
+        self.down = False
+        self.had_outage = False
+        self.fatal = False
+        self.retiring = False
+        self._purge = False
+        self._stop = threading.Event()
+        self._flush_timeout = 0.0
+        conf = dict(config)
+        conf["client.id"] = name
+        conf["error_cb"] = self._on_error
+        conf["logger"] = _KafkaLog(name)
+        self.producer = Producer(conf)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def __len__(self) -> int:
+        return len(self.producer)
+
+    def _on_error(self, err: KafkaError) -> None:
+        code = err.code()
+        if err.fatal():
+            self.fatal = True
+            _log.warning("Kafka producer is in a fatal state; replacing it", metadata={"error": err.str()})
+        if code == KafkaError._ALL_BROKERS_DOWN:
+            if not self.down:
+                _log.warning("All Kafka brokers are down", metadata={"producer": self.name})
+            self.down = self.had_outage = True
+            self._purge = True
+        elif self.down and code in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            self._purge = True
+
+    def _run(self) -> None:
+        poll = self.producer.poll
+        while not self._stop.is_set():
+            try:
+                poll(_POLL_S)
+            except Exception as exc:  # a callback raised, or the producer is fatal: keep serving reports
+                _log.warning("Kafka producer poll failed", metadata={"producer": self.name, "error": repr(exc)})
+            if self._purge:
+                self._purge = False
+                self._purge_queue(in_flight=False)
+            if self.retiring and len(self.producer) == 0:
+                return
+        try:
+            remaining = self.producer.flush(self._flush_timeout)
+            if remaining:
+                self._purge_queue(in_flight=True)
+                self.producer.flush(1.0)
+        except Exception as exc:
+            _log.warning("Kafka producer flush failed", metadata={"producer": self.name, "error": repr(exc)})
+
+    def _purge_queue(self, *, in_flight: bool) -> None:
+        try:
+            self.producer.purge(in_queue=True, in_flight=in_flight, blocking=False)
+        except Exception as exc:
+            _log.debug("Kafka purge failed", metadata={"producer": self.name, "error": repr(exc)})
+
+    def stop(self, flush_timeout: float) -> None:
+        """Ask the poll thread to flush (up to ``flush_timeout``), fail what is left, and end."""
+        self._flush_timeout = max(flush_timeout, 0.0)
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
+
+class ProducerPool:
+    """Producers by compression class and key; see the module docstring."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        pool_size: int,
+        codec: str | None,
+        threshold_bytes: int,
+        delivery_timeout_s: float,
+        name: str = "agents-events",
+    ) -> None:
+        self._config = dict(config)
+        self._pool_size = pool_size
+        self._codec = codec
+        self._threshold = threshold_bytes if codec is not None else None
+        self._delivery_timeout_s = delivery_timeout_s
+        self._name = name
+        self._slots: dict[tuple[bool, int], _Handle] = {}
+        self._retired: list[_Handle] = []
+        self._created = 0
+        self._closed = False
+        self.sent = {"plain": 0, "compressed": 0}
+
+    @property
+    def producers(self) -> int:
+        """Producers alive in the pool now."""
+        return len(self._slots)
+
+    @property
+    def created(self) -> int:
+        """Producers created so far (replacements included)."""
+        return self._created
+
+    def outstanding(self) -> int:
+        """Messages handed to producers and not yet reported."""
+        return sum(len(h) for h in (*self._slots.values(), *self._retired))
+
+    def compressed(self, value: bytes) -> bool:
+        """Whether a message value of this size goes to a compressing producer."""
+        return self._threshold is not None and len(value) >= self._threshold
+
+    def _new(self, compressed: bool, index: int) -> _Handle:
+        config = dict(self._config)
+        config["compression.type"] = self._codec if compressed and self._codec else "none"
+        self._created += 1
+        kind = "z" if compressed else "p"
+        return _Handle(config, f"{self._name}-{kind}{index}-{self._created}")
+
+    def _handle(self, compressed: bool, index: int) -> _Handle:
+        slot = (compressed, index)
+        handle = self._slots.get(slot)
+        if handle is not None and (handle.fatal or (handle.had_outage and len(handle) == 0)):
+            self._retire(handle)
+            handle = None
+        if handle is None:
+            handle = self._slots[slot] = self._new(compressed, index)
+        return handle
+
+    def _retire(self, handle: _Handle) -> None:
+        handle.retiring = True
+        self._retired.append(handle)
+        self._retired = [h for h in self._retired if h.thread.is_alive()]
+
+    def _index(self, key: bytes | None) -> int:
+        if self._pool_size == 1 or key is None:
+            return 0
+        return zlib.crc32(key) % self._pool_size
+
+    async def send(self, messages: Sequence[Outgoing]) -> Delivery:
+        """Produce ``messages`` and wait for the report of each; never raises for delivery failures."""
+        if self._closed:
+            raise RuntimeError("the producer pool is closed")
+        loop = asyncio.get_running_loop()
+        status = bytearray(len(messages))
+        entries: list[_Entry] = []
+        current: dict[tuple[bool, int], _Entry] = {}
+        delivery = Delivery(sent=len(messages))
+        threshold = self._threshold
+        for index, message in enumerate(messages):
+            compressed = threshold is not None and len(message.value) >= threshold
+            slot = (compressed, self._index(message.key))
+            entry = current.get(slot)
+            if entry is None:
+                entry = current[slot] = _Entry(self._handle(*slot), _Tracker(loop, status))
+                entries.append(entry)
+            error = await self._produce(entry, index, message)
+            if error is not None and error[0] == "_FATAL":
+                # the producer turned fatal before this message reached it: a fresh one can send it
+                self._slots.pop(slot, None)
+                self._retire(entry.handle)
+                entry = current[slot] = _Entry(self._handle(*slot), _Tracker(loop, status))
+                entries.append(entry)
+                error = await self._produce(entry, index, message)
+            if error is None:
+                self.sent["compressed" if compressed else "plain"] += 1
+            else:
+                delivery.failures.append(DeliveryFailure(index, *error))
+            if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+        for entry in entries:
+            entry.tracker.seal(len(entry.indices))
+        await self._wait(entries, status)
+        for entry in entries:
+            tracker = entry.tracker
+            delivery.failures.extend(DeliveryFailure(i, err.name(), err.str()) for i, err in tracker.failures)
+            if tracker.partition is not None:
+                delivery.partition, delivery.offset = tracker.partition, tracker.offset
+        if len(delivery.failures) > 1:
+            delivery.failures.sort(key=lambda f: f.index)
+        return delivery
+
+    async def _produce(self, entry: _Entry, index: int, message: Outgoing) -> tuple[str, str] | None:
+        """Hand one message to the entry's producer; return ``(code, text)`` when librdkafka refuses it."""
+        handle = entry.handle
+        while True:
+            try:
+                handle.producer.produce(
+                    message.topic,
+                    value=message.value,
+                    key=message.key,
+                    headers=message.headers,  # type: ignore[arg-type]  # list is invariant; bytes values are fine
+                    on_delivery=partial(entry.tracker.report, index),
+                )
+                entry.indices.append(index)
+                return None
+            except BufferError:  # the producer's queue is full: let the poll thread drain it
+                await asyncio.sleep(0.005)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if err is None:
+                    return ("_FAIL", str(exc))
+                if err.fatal() or err.code() == KafkaError._FATAL:
+                    handle.fatal = True
+                    return ("_FATAL", err.str())
+                return (err.name(), err.str())
+
+    async def _wait(self, entries: list[_Entry], status: bytearray) -> None:
+        futures = [entry.tracker.future for entry in entries]
+        if not futures:
+            return
+        # librdkafka reports every message within message.timeout.ms; the margin only guards against a hang
+        _, pending = await asyncio.wait(futures, timeout=self._delivery_timeout_s + 15.0)
+        if not pending:
+            return
+        _log.error("Kafka delivery reports are overdue; purging", metadata={"sends": len(pending)})
+        for entry in entries:
+            if not entry.tracker.future.done():
+                entry.handle._purge_queue(in_flight=True)
+        await asyncio.wait(pending, timeout=5.0)
+        for entry in entries:
+            tracker = entry.tracker
+            if not tracker.future.done():
+                lost = KafkaError(KafkaError._TIMED_OUT, "no delivery report")
+                tracker.failures.extend((i, lost) for i in entry.indices if status[i] == 0)
+                tracker.finish()
+
+    async def close(self, timeout_s: float) -> None:
+        """Flush every producer (up to ``timeout_s``), fail what is left, stop the poll threads."""
+        if self._closed:
+            return
+        self._closed = True
+        handles = [*self._slots.values(), *self._retired]
+        self._slots.clear()
+        self._retired.clear()
+        for handle in handles:
+            handle.stop(timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s + 5.0
+        for handle in handles:
+            while handle.thread.is_alive() and loop.time() < deadline:
+                await asyncio.sleep(0.01)
