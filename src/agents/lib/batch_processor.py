@@ -100,7 +100,7 @@ class BatchProcessor(Generic[T]):
         self.name = name
         self._clock = clock or SYSTEM_CLOCK
         self._events: list[T] = []
-        self._oldest_at: float | None = None
+        self._added_at: list[float] = []
         self._timer: asyncio.Task[None] | None = None
         self._lock: asyncio.Lock | None = None
         self._deferred: BatchProcessingError | None = None
@@ -117,18 +117,21 @@ class BatchProcessor(Generic[T]):
         if self._closed:
             raise OnexError(f"BatchProcessor {self.name!r} is closed", ErrorCode.OPERATION_FAILED)
         self._events.append(event)
+        self._added_at.append(self._clock.monotonic())
         self._added += 1
         if len(self._events) == 1:
-            self._oldest_at = self._clock.monotonic()
             self._start_timer()
         if len(self._events) >= self.config.max_batch_size:
             self._sized += 1
             await self._flush(timed=False)
 
     async def flush(self) -> int:
-        """Hand the current batch to the processor now; return how many events it held."""
+        """Hand what is pending to the processor now (in batches of at most ``max_batch_size``); return the count."""
         self._raise_deferred()
-        return await self._flush(timed=False)
+        flushed = 0
+        while self._events:
+            flushed += await self._flush(timed=False)
+        return flushed
 
     async def cleanup(self) -> None:
         """Flush what is left, stop the timer, and refuse further events (idempotent)."""
@@ -137,7 +140,8 @@ class BatchProcessor(Generic[T]):
             return
         self._closed = True
         try:
-            await self._flush(timed=False)
+            while self._events:
+                await self._flush(timed=False)
         finally:
             self._cancel_timer()
         self._raise_deferred()
@@ -183,16 +187,19 @@ class BatchProcessor(Generic[T]):
 
     def _start_timer(self) -> None:
         self._cancel_timer()
-        self._timer = asyncio.get_running_loop().create_task(self._timed_flush(self._oldest_at))
+        if self._added_at:
+            started = self._added_at[0]
+            self._timer = asyncio.get_running_loop().create_task(self._timed_flush(started))
 
     def _cancel_timer(self) -> None:
         timer, self._timer = self._timer, None
         if timer is not None and not timer.done() and timer is not asyncio.current_task():
             timer.cancel()
 
-    async def _timed_flush(self, started: float | None) -> None:
-        await self._clock.sleep(self.config.max_wait_ms / 1000.0)
-        if self._oldest_at != started or not self._events:
+    async def _timed_flush(self, started: float) -> None:
+        # the deadline counts from the batch's first event, not from when this task first runs
+        await self._clock.sleep(started + self.config.max_wait_ms / 1000.0 - self._clock.monotonic())
+        if not self._added_at or self._added_at[0] != started:
             return  # that batch was flushed meanwhile
         self._timer = None
         await self._flush(timed=True, started=started)
@@ -201,17 +208,17 @@ class BatchProcessor(Generic[T]):
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if not self._events or (timed and self._oldest_at != started):
+            if not self._events or (timed and self._added_at[0] != started):
                 return 0
             if timed:
                 self._timed += 1
-            batch, self._events = self._events, []
-            oldest, self._oldest_at = self._oldest_at, None
-            if not timed:
-                self._cancel_timer()
-            self._flushing_wait_ms = (
-                None if oldest is None else max(0.0, (self._clock.monotonic() - oldest) * 1000.0)
-            )
+            size = self.config.max_batch_size
+            batch, self._events = self._events[:size], self._events[size:]
+            oldest, self._added_at = self._added_at[0], self._added_at[size:]
+            self._cancel_timer()
+            if self._events:  # events beyond a full batch start the next one, with their own deadline
+                self._start_timer()
+            self._flushing_wait_ms = max(0.0, (self._clock.monotonic() - oldest) * 1000.0)
             try:
                 outcome = self.processor_func(list(batch))
                 if inspect.isawaitable(outcome):
