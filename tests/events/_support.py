@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) ->
         return out
     finally:
         consumer.close()
+
+
+async def aconsume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Record]:
+    """:func:`consume` on a thread, so the test's event loop (relay, producers) keeps running meanwhile."""
+    return await asyncio.to_thread(consume, bootstrap, topic, expected, timeout)
 
 
 class TopicCollector(threading.Thread):

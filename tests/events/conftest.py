@@ -44,8 +44,8 @@ async def persistence(tmp_path: Path) -> AsyncIterator[CodegenPersistence]:
 
 
 @pytest.fixture
-async def optimizers() -> AsyncIterator[Callable[..., EventOptimizer]]:
-    """Build EventOptimizers that are cleaned up after the test (a test may also clean up itself)."""
+async def optimizers(persistence: CodegenPersistence) -> AsyncIterator[Callable[..., EventOptimizer]]:
+    """Build EventOptimizers that are cleaned up after the test, before ``persistence`` is closed."""
     made: list[EventOptimizer] = []
 
     def make(*args: Any, **kwargs: Any) -> EventOptimizer:

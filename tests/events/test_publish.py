@@ -31,7 +31,7 @@ from agents.lib.event_optimizer import (
     OptimizerConfig,
 )
 from agents.lib.persistence import CodegenPersistence
-from tests.events._support import consume
+from tests.events._support import aconsume
 
 Factory = Callable[..., EventOptimizer]
 LIFECYCLE: list[type[BaseEvent]] = [
@@ -71,7 +71,7 @@ async def test_every_event_type_round_trips_through_kafka(
     for single, batched in zip(singles, batch, strict=True):
         topic = f"{service}.{single.event_type}.v1"
         assert single.to_kafka_topic() == topic
-        records = consume(kafka_bootstrap, topic, 2)
+        records = await aconsume(kafka_bootstrap, topic, 2)
         by_id = {r.event_id: r for r in records}
         assert set(by_id) == {str(single.id), str(batched.id)}
         for event in (single, batched):
@@ -98,7 +98,7 @@ async def test_events_of_one_correlation_id_keep_their_order(
         assert (await optimizer.publish_batch(chunk)).ok
     for event in events[200:]:
         await optimizer.publish_event(event)
-    records = consume(kafka_bootstrap, f"{service}.node.generated.v1", 300)
+    records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 300)
     assert len({r.partition for r in records}) == 1
     assert [parse_event(r.value).payload["seq"] for r in records] == list(range(300))
 
@@ -134,7 +134,7 @@ async def test_each_codec_compresses_on_the_wire_and_round_trips(
     with lock:
         sent_bytes = max(sum(b["txbytes"] for b in s["brokers"].values()) for s in stats)
     assert sent_bytes < raw_bytes / 10, (codec, sent_bytes, raw_bytes)
-    records = consume(kafka_bootstrap, f"{service}.node.generated.v1", 200)
+    records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 200)
     assert sorted(parse_event(r.value).payload["i"] for r in records) == list(range(200))
     assert all(parse_event(r.value).payload["log"] == text for r in records)
 
@@ -185,7 +185,7 @@ async def test_the_threshold_routes_by_size(
     assert optimizer.producer_pool.compressed(edge.to_bytes()) and not optimizer.producer_pool.compressed(
         edge_below.to_bytes()
     )
-    records = consume(kafka_bootstrap, f"{service}.node.generated.v1", 4)
+    records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 4)
     assert {r.event_id for r in records} == {str(e.id) for e in (small, edge_below, edge, large)}
 
 
@@ -309,5 +309,5 @@ async def test_the_batch_processor_publishes_every_event(
     await optimizer.cleanup()
     stats = processor.stats()
     assert (stats.batches, stats.events_processed, stats.size_flushes, stats.errors) == (4, 25, 2, 0)
-    records = consume(kafka_bootstrap, f"{service}.node.generated.v1", 25)
+    records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 25)
     assert sorted(parse_event(r.value).payload["i"] for r in records) == list(range(25))

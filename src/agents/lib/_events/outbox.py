@@ -142,12 +142,19 @@ class OutboxRelay:
         self.sent = 0
         self._unmarked: set[int] = set()
         self._wake = asyncio.Event()
+        self._pass_lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- one pass --
     async def run_once(self) -> RelayPass:
-        """Claim a batch, publish it, record the outcome; see the module docstring."""
+        """Claim a batch, publish it, record the outcome; see the module docstring. One pass at a time."""
+        if self._pass_lock is None:
+            self._pass_lock = asyncio.Lock()
+        async with self._pass_lock:
+            return await self._pass()
+
+    async def _pass(self) -> RelayPass:
         if self._unmarked and not await self._mark_unmarked():
             return RelayPass(error="could not mark acknowledged events as sent")
         permit = self.breaker.try_acquire()
