@@ -29,7 +29,9 @@ async def test_a_full_batch_is_flushed_by_add_event() -> None:
     """The max_batch_size-th event flushes at once; add_event returns after the processor ran."""
     clock = ManualClock()
     seen = Recorder()
-    processor: BatchProcessor[int] = BatchProcessor(seen, BatchConfig(max_batch_size=3, max_wait_ms=100), clock=clock)
+    processor: BatchProcessor[int] = BatchProcessor(
+        seen, BatchConfig(max_batch_size=3, max_wait_ms=100), clock=clock
+    )
     for i in range(7):
         await processor.add_event(i)
     assert seen.batches == [[0, 1, 2], [3, 4, 5]]
@@ -44,7 +46,9 @@ async def test_the_oldest_event_waits_max_wait_ms_and_the_timer_restarts_after_a
     """Timed flush exactly at max_wait_ms after the first event of a batch, not counted from later events."""
     clock = ManualClock(start=0.0)
     seen = Recorder(clock)
-    processor: BatchProcessor[int] = BatchProcessor(seen, BatchConfig(max_batch_size=10, max_wait_ms=125), clock=clock)
+    processor: BatchProcessor[int] = BatchProcessor(
+        seen, BatchConfig(max_batch_size=10, max_wait_ms=125), clock=clock
+    )
     await processor.add_event(1)
     await clock.advance(0.0625)
     await processor.add_event(2)  # does not restart the timer
@@ -70,7 +74,9 @@ async def test_a_size_flush_cancels_the_timer_of_its_batch() -> None:
     """After a full batch is flushed, the old deadline does not flush the next batch early."""
     clock = ManualClock(start=0.0)
     seen = Recorder(clock)
-    processor: BatchProcessor[int] = BatchProcessor(seen, BatchConfig(max_batch_size=2, max_wait_ms=125), clock=clock)
+    processor: BatchProcessor[int] = BatchProcessor(
+        seen, BatchConfig(max_batch_size=2, max_wait_ms=125), clock=clock
+    )
     await processor.add_event(1)
     await clock.advance(0.0625)
     await processor.add_event(2)  # full: flushed at 0.0625
@@ -93,7 +99,9 @@ async def test_events_beyond_a_full_batch_form_the_next_batch_with_their_own_dea
         batches.append(events)
         await release.wait()
 
-    processor: BatchProcessor[int] = BatchProcessor(gated, BatchConfig(max_batch_size=2, max_wait_ms=125), clock=clock)
+    processor: BatchProcessor[int] = BatchProcessor(
+        gated, BatchConfig(max_batch_size=2, max_wait_ms=125), clock=clock
+    )
     first = asyncio.create_task(processor.add_event(0))
     adds = [asyncio.create_task(processor.add_event(i)) for i in range(1, 6)]
     await asyncio.sleep(0)
@@ -121,7 +129,9 @@ async def test_the_processor_gets_a_list_of_its_own_in_order() -> None:
         events.append(-1)
         running -= 1
 
-    processor: BatchProcessor[int] = BatchProcessor(slow, BatchConfig(max_batch_size=2, max_wait_ms=50), clock=clock)
+    processor: BatchProcessor[int] = BatchProcessor(
+        slow, BatchConfig(max_batch_size=2, max_wait_ms=50), clock=clock
+    )
     await asyncio.gather(*(processor.add_event(i) for i in range(6)))
     await processor.cleanup()
     assert [e[:-1] for e in kept] == [[0, 1], [2, 3], [4, 5]]
@@ -185,7 +195,9 @@ async def test_without_on_error_a_timed_failure_is_raised_by_the_next_call() -> 
         if len(calls) <= 2:
             raise ValueError(f"bad batch {len(calls)}")
 
-    processor: BatchProcessor[int] = BatchProcessor(failing_once, BatchConfig(max_batch_size=10, max_wait_ms=10), clock=clock)
+    processor: BatchProcessor[int] = BatchProcessor(
+        failing_once, BatchConfig(max_batch_size=10, max_wait_ms=10), clock=clock
+    )
     await processor.add_event(1)
     await clock.advance(0.01)
     await clock.advance(0.0)

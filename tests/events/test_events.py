@@ -136,7 +136,9 @@ def test_values_are_normalized() -> None:
     assert event.timestamp == naive.replace(tzinfo=UTC)
     assert event.correlation_id == "req-42"
     assert parse_event(event.to_bytes()).correlation_id == "req-42"
-    shifted = NodeGeneratedEvent(service="codegen", timestamp=datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2))))
+    shifted = NodeGeneratedEvent(
+        service="codegen", timestamp=datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    )
     assert shifted.timestamp == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert shifted.timestamp.utcoffset() == timedelta(0)
     spelled = NodeGeneratedEvent(service="codegen", correlation_id=str(event_id))
@@ -148,9 +150,15 @@ def test_values_are_normalized() -> None:
 def test_payload_values_json_cannot_hold_natively_are_converted_or_refused() -> None:
     """Paths, sets, tuples and decimals are written as JSON; an arbitrary object is a VALIDATION_ERROR."""
     event = NodeGeneratedEvent(
-        service="codegen", payload={"path": Path("/tmp/x"), "tags": {"b", "a"}, "pair": (1, 2), "cost": Decimal("1.5")}
+        service="codegen",
+        payload={"path": Path("/tmp/x"), "tags": {"b", "a"}, "pair": (1, 2), "cost": Decimal("1.5")},
     )
-    assert parse_event(event.to_bytes()).payload == {"path": "/tmp/x", "tags": ["a", "b"], "pair": [1, 2], "cost": "1.5"}
+    assert parse_event(event.to_bytes()).payload == {
+        "path": "/tmp/x",
+        "tags": ["a", "b"],
+        "pair": [1, 2],
+        "cost": "1.5",
+    }
     bad = NodeGeneratedEvent(service="codegen", payload={"obj": object()})
     with pytest.raises(OnexError, match="cannot be serialized") as info:
         bad.to_bytes()
@@ -159,7 +167,12 @@ def test_payload_values_json_cannot_hold_natively_are_converted_or_refused() -> 
 
 def test_parse_event_refuses_what_is_not_an_event_and_keeps_unknown_types() -> None:
     """Invalid JSON, non-objects and missing fields raise; an unregistered type comes back as a BaseEvent."""
-    for data in (b"{not json", b"[1, 2]", b'{"id": "x"}', orjson.dumps({"id": str(uuid4()), "event_type": "a.b", "service": "s", "timestamp": "never"})):
+    for data in (
+        b"{not json",
+        b"[1, 2]",
+        b'{"id": "x"}',
+        orjson.dumps({"id": str(uuid4()), "event_type": "a.b", "service": "s", "timestamp": "never"}),
+    ):
         with pytest.raises(OnexError) as info:
             parse_event(data)
         assert info.value.code is ErrorCode.VALIDATION_ERROR

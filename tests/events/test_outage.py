@@ -19,6 +19,7 @@ import pytest
 from agents.lib._events.clock import ManualClock
 from agents.lib._events.store import latest_breaker_transition
 from agents.lib.codegen_events import NodeGeneratedEvent, parse_event
+from agents.lib.errors import ErrorCode
 from agents.lib.event_optimizer import (
     CircuitBreakerConfig,
     CircuitOpenError,
@@ -27,7 +28,6 @@ from agents.lib.event_optimizer import (
     EventPublishError,
     OptimizerConfig,
 )
-from agents.lib.errors import ErrorCode
 from agents.lib.persistence import CodegenPersistence
 from tests._services.kafka import KafkaBroker
 from tests.events._support import TopicCollector, aconsume
@@ -157,7 +157,9 @@ async def test_ten_thousand_events_arrive_exactly_once_across_an_outage(
     assert [i for i, n in seen.items() if n > 1] == []
     assert sum(seen.values()) == 10_000
     assert set(before.ids()) == acked_before
-    assert all(parse_event(r.value).payload["i"] == int(parse_event(r.value).payload["i"]) for r in after.records[:10])
+    assert all(
+        parse_event(r.value).payload["i"] == int(parse_event(r.value).payload["i"]) for r in after.records[:10]
+    )
     counts = await persistence.outbox_counts()
     assert counts == {"pending": 0, "sent": len(outboxed), "dead": 0}
     assert optimizer.circuit_state is CircuitState.CLOSED

@@ -39,7 +39,9 @@ async def test_without_kafka_nothing_connects_and_every_event_is_kept(
     one = NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"i": 0})
     outcome = await optimizer.publish_event(one)
     assert (outcome.status, outcome.error, outcome.delivered) == ("outboxed", "Kafka is not configured", False)
-    batch = [NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"i": i}) for i in range(1, 4)]
+    batch = [
+        NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"i": i}) for i in range(1, 4)
+    ]
     result = await optimizer.publish_batch(batch)
     assert (result.delivered, [f.event for f in result.outboxed], result.failed) == (0, batch, ())
     assert optimizer.producer_pool is None
@@ -58,7 +60,9 @@ async def test_the_relay_publishes_the_outbox_in_order_with_the_original_ids(
     """Events stored while Kafka was absent reach the topic once it is there: same ids, same order, marked sent."""
     offline = optimizers(persistence=persistence)
     correlation = uuid4()
-    events = [NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": i}) for i in range(40)]
+    events = [
+        NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": i}) for i in range(40)
+    ]
     await offline.publish_batch(events[:30])
     for event in events[30:]:
         await offline.publish_event(event)
@@ -83,7 +87,9 @@ async def test_new_events_queue_behind_the_outbox_until_it_is_drained(
     await offline.publish_batch(old)
     await offline.cleanup()
     online = optimizers(
-        kafka_bootstrap, config=OptimizerConfig(relay_interval_ms=50, drain_on_cleanup_ms=10_000), persistence=persistence
+        kafka_bootstrap,
+        config=OptimizerConfig(relay_interval_ms=50, drain_on_cleanup_ms=10_000),
+        persistence=persistence,
     )
     fresh = NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": 5})
     first = await online.publish_event(fresh)
@@ -91,7 +97,9 @@ async def test_new_events_queue_behind_the_outbox_until_it_is_drained(
     records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 6)
     assert [parse_event(r.value).payload["seq"] for r in records] == [0, 1, 2, 3, 4, 5]
     assert not online.outbox_backlog
-    later = await online.publish_event(NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": 6}))
+    later = await online.publish_event(
+        NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": 6})
+    )
     assert later.status == "delivered"
     records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 7)
     assert [parse_event(r.value).payload["seq"] for r in records] == list(range(7))
@@ -105,7 +113,9 @@ async def test_a_refused_outbox_event_is_retried_later_without_opening_the_circu
     good = NodeGeneratedEvent(service=service)
     await persistence.enqueue_event(good.to_kafka_topic(), good.kafka_key(), good.to_bytes(), good.kafka_headers())
     huge = await persistence.enqueue_event(f"{service}.node.generated.v1", b"k", b"x" * 3_000_000)
-    optimizer = optimizers(kafka_bootstrap, config=OptimizerConfig(max_message_bytes=1_000_000), persistence=persistence)
+    optimizer = optimizers(
+        kafka_bootstrap, config=OptimizerConfig(max_message_bytes=1_000_000), persistence=persistence
+    )
     assert await optimizer.relay_outbox(timeout_s=20) == 1
     assert optimizer.circuit_state is CircuitState.CLOSED
     async with persistence._begin("read") as conn:
@@ -123,7 +133,7 @@ async def test_outbox_queries_on_both_backends(backend_dsn: str) -> None:
         assert not await has_pending(store)
         assert await oldest_pending(store) is None
         assert await latest_breaker_transition(store) is None
-        rows = [(f"t.v1", f"k{i}".encode(), f"v{i}".encode(), [("event_id", f"id{i}".encode())]) for i in range(5)]
+        rows = [("t.v1", f"k{i}".encode(), f"v{i}".encode(), [("event_id", f"id{i}".encode())]) for i in range(5)]
         ids = await enqueue_many(store, rows)
         assert ids == sorted(ids) and len(set(ids)) == 5
         assert await has_pending(store)
@@ -139,8 +149,12 @@ async def test_outbox_queries_on_both_backends(backend_dsn: str) -> None:
         await release_events(store, [ids[2]], "_TRANSPORT: down", delay_s=0)
         [third] = await store.claim_events(limit=10)
         assert (third.id, third.retry_count, third.last_error) == (ids[2], 1, "_TRANSPORT: down")
-        await store.record_event_metric(event_type="circuit_breaker.OPEN", processing_duration_ms=1.0, success=False)
-        await store.record_event_metric(event_type="circuit_breaker.CLOSED", processing_duration_ms=2.0, success=True)
+        await store.record_event_metric(
+            event_type="circuit_breaker.OPEN", processing_duration_ms=1.0, success=False
+        )
+        await store.record_event_metric(
+            event_type="circuit_breaker.CLOSED", processing_duration_ms=2.0, success=True
+        )
         await store.record_event_metric(event_type="node.generated", processing_duration_ms=2.0, success=True)
         latest = await latest_breaker_transition(store)
         assert latest is not None and latest[0] == "CLOSED"

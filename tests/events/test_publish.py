@@ -61,8 +61,12 @@ async def test_every_event_type_round_trips_through_kafka(
     """Each lifecycle type, by publish_event and by publish_batch, is consumed back equal, with key and id header."""
     optimizer = optimizers(kafka_bootstrap, persistence=persistence)
     correlation = uuid4()
-    singles = [cls(service=service, correlation_id=correlation, payload={"n": i}) for i, cls in enumerate(LIFECYCLE)]
-    batch = [cls(service=service, payload={"n": 10 + i}, metadata={"batch": True}) for i, cls in enumerate(LIFECYCLE)]
+    singles = [
+        cls(service=service, correlation_id=correlation, payload={"n": i}) for i, cls in enumerate(LIFECYCLE)
+    ]
+    batch = [
+        cls(service=service, payload={"n": 10 + i}, metadata={"batch": True}) for i, cls in enumerate(LIFECYCLE)
+    ]
     outcomes = [await optimizer.publish_event(event) for event in singles]
     assert [o.status for o in outcomes] == ["delivered"] * 5
     assert all(o.partition is not None and o.offset is not None for o in outcomes)
@@ -90,10 +94,14 @@ async def test_events_of_one_correlation_id_keep_their_order(
 ) -> None:
     """The correlation id is the key: one partition, in publishing order, even with a pool of producers."""
     optimizer = optimizers(
-        kafka_bootstrap, config=OptimizerConfig(max_producer_pool_size=3, enable_metrics=False), persistence=persistence
+        kafka_bootstrap,
+        config=OptimizerConfig(max_producer_pool_size=3, enable_metrics=False),
+        persistence=persistence,
     )
     correlation = uuid4()
-    events = [NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": i}) for i in range(300)]
+    events = [
+        NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": i}) for i in range(300)
+    ]
     for chunk in (events[:100], events[100:200]):
         assert (await optimizer.publish_batch(chunk)).ok
     for event in events[200:]:
@@ -211,7 +219,9 @@ async def test_oversized_and_unserializable_events_fail_without_reaching_kafka(
 ) -> None:
     """max_message_bytes is honoured: a bigger event is refused at once; a batch reports exactly those events."""
     optimizer = optimizers(
-        kafka_bootstrap, config=OptimizerConfig(max_message_bytes=5000, enable_metrics=False), persistence=persistence
+        kafka_bootstrap,
+        config=OptimizerConfig(max_message_bytes=5000, enable_metrics=False),
+        persistence=persistence,
     )
     big = sized(service, 5001)
     with pytest.raises(EventPublishError, match="more than max_message_bytes") as info:
@@ -224,7 +234,10 @@ async def test_oversized_and_unserializable_events_fail_without_reaching_kafka(
     assert [f.event for f in result.failed] == [big, broken]
     assert result.failed_events == [big, broken]
     assert all(f.code == "VALIDATION_ERROR" for f in result.failed)
-    assert optimizer.producer_pool is not None and optimizer.producer_pool.sent["plain"] + optimizer.producer_pool.sent["compressed"] == 2
+    assert (
+        optimizer.producer_pool is not None
+        and optimizer.producer_pool.sent["plain"] + optimizer.producer_pool.sent["compressed"] == 2
+    )
     assert await persistence.outbox_counts() == {"pending": 0, "sent": 0, "dead": 0}
 
 
@@ -264,7 +277,9 @@ async def test_metrics_reach_event_processing_metrics_per_event_and_per_batch(
         await optimizer.cleanup()
         await store.flush()
         t = event_processing_metrics
-        query = sa.select(t.c.event_type, t.c.batch_size, t.c.success, t.c.queue_wait_ms, t.c.processing_duration_ms).order_by(t.c.id)
+        query = sa.select(
+            t.c.event_type, t.c.batch_size, t.c.success, t.c.queue_wait_ms, t.c.processing_duration_ms
+        ).order_by(t.c.id)
         async with store._begin("read") as conn:
             rows = [tuple(r) for r in (await conn.execute(query)).all()]
         shape = [(r[0], r[1], r[2], r[3] is not None) for r in rows]

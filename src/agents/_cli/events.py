@@ -24,7 +24,9 @@ from agents.lib.codegen_events import event_id_of, parse_event
 from agents.lib.config import get_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.event_optimizer import EventOptimizer, OptimizerConfig
+from agents.lib.log_rotation import LogRotationConfig, configure_global_rotation
 from agents.lib.persistence import CodegenPersistence
+from agents.lib.structured_logger import configure_logging
 
 __all__ = ["app"]
 
@@ -34,6 +36,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _log_to_file() -> None:
+    """Kafka events: tail a topic, relay the outbox to Kafka, show the outbox and the circuit breaker."""
+    # like the other commands: JSON log lines go to the rotated log file, not over the command's output
+    configure_logging(get_settings().log_level)
+    configure_global_rotation(LogRotationConfig())
+
 
 Servers = Annotated[
     str | None,

@@ -126,7 +126,7 @@ class BatchProcessor(Generic[T]):
             await self._flush(timed=False)
 
     async def flush(self) -> int:
-        """Hand what is pending to the processor now (in batches of at most ``max_batch_size``); return the count."""
+        """Hand what is pending to the processor now (batches of at most ``max_batch_size``); return the count."""
         self._raise_deferred()
         flushed = 0
         while self._events:

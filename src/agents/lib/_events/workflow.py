@@ -1,12 +1,12 @@
 """The codegen lifecycle as events: :class:`EventPublishingHook`, a workflow hook for ``generate_microservice``.
 
 A run publishes ``generation.started``, one ``node.generated`` or ``node.failed`` per node as it finishes, and
-``generation.completed`` or ``generation.failed``, all under the run's correlation id (the message key, so they
-share a partition and keep their order). The hook never slows the run down: events are queued and published
-in order by one background task; the hook waits for them only at the end of the run, boundedly. Without Kafka
-configured nothing connects and the events go straight to the outbox; with Kafka down the first delivery fails
-(fast when the broker refuses connections, after ``delivery_timeout_ms`` otherwise), the circuit opens and the
-rest go to the outbox too. Either way every event of the run is kept.
+``generation.completed`` or ``generation.failed``, all under the run's correlation id (the message key: the
+run's events of one type share a partition). The hook never slows the run down: events are queued and
+published in lifecycle order by one background task, and the hook waits for them only at the end of the run,
+boundedly. Without Kafka configured nothing connects and the events go straight to the outbox; with Kafka
+down the first delivery fails (fast when the broker refuses connections, after ``delivery_timeout_ms``
+otherwise), the circuit opens and the rest go to the outbox too. Either way every event of the run is kept.
 """
 
 from __future__ import annotations
