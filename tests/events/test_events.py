@@ -205,3 +205,11 @@ def test_custom_event_types_register_and_round_trip() -> None:
     with pytest.raises(OnexError, match="already NodeGeneratedEvent"):
         register_event_type(Clash)
     assert EVENT_TYPES["node.generated"] is NodeGeneratedEvent
+
+
+@pytest.mark.parametrize("correlation", [None, uuid4(), "req-42"])
+def test_to_message_is_value_key_and_headers_in_one_go(correlation: UUID | str | None) -> None:
+    """The publishing hot path gives exactly what to_bytes, kafka_key and kafka_headers give."""
+    for _ in range(2):  # the second time from the caches
+        event = NodeGenerationFailedEvent(service="codegen", correlation_id=correlation, payload={"e": "x"})
+        assert event.to_message() == (event.to_bytes(), event.kafka_key(), event.kafka_headers())

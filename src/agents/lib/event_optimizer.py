@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
 from agents.lib._events.breaker import CircuitBreaker, CircuitBreakerConfig, CircuitOpenError, CircuitState
 from agents.lib._events.clock import SYSTEM_CLOCK, Clock
-from agents.lib._events.metrics import EventMetrics
+from agents.lib._events.metrics import EventMetrics, group
 from agents.lib._events.outbox import OutboxRelay, OutboxWriter
 from agents.lib._events.producer import CODECS, Outgoing, ProducerPool
 from agents.lib._events.store import OutboxRow, has_pending
@@ -319,7 +321,7 @@ class EventOptimizer:
         topic = self._topics.get(key)
         if topic is None:
             topic = self._topics[key] = topic_name(*key, self._prefix)
-        value = event.to_bytes()
+        value, message_key, headers = event.to_message()
         if len(value) > self.config.max_message_bytes:
             raise EventPublishError(
                 f"event {event.id} is {len(value)} bytes, more than max_message_bytes "
@@ -327,7 +329,7 @@ class EventOptimizer:
                 ErrorCode.VALIDATION_ERROR,
                 {"event_id": str(event.id), "size": len(value)},
             )
-        return Outgoing(topic, value, event.kafka_key(), event.kafka_headers())
+        return Outgoing(topic, value, message_key, headers)
 
     async def _start(self) -> None:
         if self._started:
@@ -490,14 +492,14 @@ class EventOptimizer:
             self._breaker.record_success(permit)
         delivered = len(valid) - len(by_index)
         self.counts["delivered"] += delivered
-        await self._metrics.batch(
-            (
+        if by_index:
+            groups = group(
                 (e.event_type, i not in by_index, None if i not in by_index else by_index[i].code, 0)
                 for i, e in enumerate(valid)
-            ),
-            duration_ms,
-            queue_wait_ms=queue_wait_ms,
-        )
+            )
+        else:  # the common case, counted in C
+            groups = [(t, True, None, n, 0) for t, n in Counter(map(attrgetter("event_type"), valid)).items()]
+        await self._metrics.batch(groups, duration_ms, queue_wait_ms=queue_wait_ms)
         outboxed: list[EventFailure] = []
         if by_index:
             keep = [i for i in sorted(by_index) if by_index[i].availability and self._writer is not None]

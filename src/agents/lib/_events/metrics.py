@@ -11,14 +11,29 @@ them in batches; recording never raises and never blocks on the database.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agents.lib._events.store import BREAKER_EVENT_PREFIX
 
 if TYPE_CHECKING:
     from agents.lib.persistence import CodegenPersistence
 
-__all__ = ["EventMetrics"]
+__all__ = ["EventMetrics", "group"]
+
+
+def group(outcomes: Iterable[tuple[str, bool, str | None, int]]) -> list[tuple[str, bool, str | None, int, int]]:
+    """Group per-event ``(event_type, success, error, retries)`` into ``(type, success, error, count, retries)``.
+
+    The error of a group is its first event's.
+    """
+    groups: dict[tuple[str, bool], list[Any]] = {}
+    for event_type, success, error, retries in outcomes:
+        entry = groups.get((event_type, success))
+        if entry is None:
+            entry = groups[(event_type, success)] = [error, 0, 0]
+        entry[1] += 1
+        entry[2] += retries
+    return [(t, ok, e, n, r) for (t, ok), (e, n, r) in groups.items()]
 
 
 class EventMetrics:
@@ -52,25 +67,15 @@ class EventMetrics:
 
     async def batch(
         self,
-        outcomes: Iterable[tuple[str, bool, str | None, int]],
+        groups: Iterable[tuple[str, bool, str | None, int, int]],
         duration_ms: float,
         *,
         queue_wait_ms: float | None = None,
     ) -> None:
-        """Record a batch: ``outcomes`` are ``(event_type, success, error, retries)`` per event."""
+        """Record a batch: one row per ``(event_type, success, error, count, retries)`` (see :func:`group`)."""
         if self.persistence is None:
             return
-        groups: dict[tuple[str, bool], list[int]] = {}
-        errors: dict[tuple[str, bool], str | None] = {}
-        for event_type, success, error, retries in outcomes:
-            key = (event_type, success)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = [0, 0]
-                errors[key] = error
-            group[0] += 1
-            group[1] += retries
-        for (event_type, success), (count, retries) in groups.items():
+        for event_type, success, error, count, retries in groups:
             await self.persistence.record_event_metric(
                 event_type=event_type,
                 processing_duration_ms=duration_ms,
@@ -78,7 +83,7 @@ class EventMetrics:
                 batch_size=count,
                 queue_wait_ms=queue_wait_ms,
                 retry_count=retries,
-                error=errors[(event_type, success)],
+                error=error,
             )
 
     async def breaker(self, state: str, time_in_previous_ms: float) -> None:

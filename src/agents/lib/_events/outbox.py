@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agents.lib._events.breaker import CircuitBreaker, CircuitState
-from agents.lib._events.metrics import EventMetrics
+from agents.lib._events.metrics import EventMetrics, group
 from agents.lib._events.producer import Outgoing, ProducerPool
 from agents.lib._events.store import OutboxRow, enqueue_many, release_events
 from agents.lib.structured_logger import get_logger
@@ -197,7 +197,7 @@ class OutboxRelay:
             except Exception as exc:
                 _log.warning("Could not record a refused outbox event", metadata={"error": _describe(exc)})
         await self.metrics.batch(
-            (
+            group(
                 (
                     _header(e, "event_type") or "outbox",
                     i not in failures,

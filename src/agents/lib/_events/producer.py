@@ -23,7 +23,6 @@ import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -115,30 +114,25 @@ class Delivery:
 class _Tracker:
     """Counts the delivery reports of one send on one producer (called on that producer's poll thread).
 
-    ``status`` is shared by the trackers of one send: byte ``i`` becomes 1 when message ``i`` was acknowledged,
-    2 when it failed (each byte is written by one thread only).
+    One bound method serves every message of the send: a callable per message would cost an allocation each
+    (and the garbage collector's attention); a failed message is matched back to its index by its content.
     """
 
-    __slots__ = ("done", "expected", "failures", "future", "loop", "offset", "partition", "status")
+    __slots__ = ("done", "expected", "failures", "future", "last", "loop")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, status: bytearray) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.status = status
         self.future: asyncio.Future[None] = loop.create_future()
         self.expected = -1
         self.done = 0
-        self.failures: list[tuple[int, KafkaError]] = []
-        self.partition: int | None = None
-        self.offset: int | None = None
+        self.failures: list[tuple[KafkaError, Any]] = []
+        self.last: Any = None
 
-    def report(self, index: int, err: KafkaError | None, msg: Any) -> None:
+    def report(self, err: KafkaError | None, msg: Any) -> None:
         if err is None:
-            self.status[index] = 1
-            self.partition = msg.partition()
-            self.offset = msg.offset()
+            self.last = msg
         else:
-            self.status[index] = 2
-            self.failures.append((index, err))
+            self.failures.append((err, msg))
         self.done += 1
         if self.done == self.expected:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
@@ -158,11 +152,14 @@ class _Tracker:
 class _Entry:
     """The messages of one send that went to one producer."""
 
-    __slots__ = ("handle", "indices", "tracker")
+    __slots__ = ("callback", "compressed", "handle", "indices", "produce", "tracker")
 
-    def __init__(self, handle: _Handle, tracker: _Tracker) -> None:
+    def __init__(self, handle: _Handle, tracker: _Tracker, compressed: bool) -> None:
         self.handle = handle
         self.tracker = tracker
+        self.compressed = compressed
+        self.produce = handle.producer.produce
+        self.callback = tracker.report
         self.indices: list[int] = []
 
 
@@ -190,6 +187,9 @@ class _Handle:
         self.fatal = False
         self.retiring = False
         self._purge = False
+        self._producing = 0
+        self._may_poll = threading.Event()
+        self._may_poll.set()
         self._stop = threading.Event()
         self._flush_timeout = 0.0
         conf = dict(config)
@@ -218,7 +218,9 @@ class _Handle:
 
     def _run(self) -> None:
         poll = self.producer.poll
+        may_poll = self._may_poll.wait
         while not self._stop.is_set():
+            may_poll()
             try:
                 poll(_POLL_S)
             except Exception as exc:  # a callback raised, or the producer is fatal: keep serving reports
@@ -242,13 +244,37 @@ class _Handle:
         except Exception as exc:
             _log.debug("Kafka purge failed", metadata={"producer": self.name, "error": repr(exc)})
 
+    def pause(self) -> None:
+        """Keep the poll thread out of the GIL while the loop thread produces (reports wait in librdkafka)."""
+        self._producing += 1
+        self._may_poll.clear()
+
+    def resume(self) -> None:
+        """Let the poll thread serve delivery reports again once no send is producing."""
+        self._producing -= 1
+        if self._producing <= 0:
+            self._producing = 0
+            self._may_poll.set()
+
     def stop(self, flush_timeout: float) -> None:
         """Ask the poll thread to flush (up to ``flush_timeout``), fail what is left, and end."""
         self._flush_timeout = max(flush_timeout, 0.0)
         self._stop.set()
+        self._may_poll.set()
 
     def join(self, timeout: float) -> None:
         self.thread.join(timeout)
+
+
+def _local_error(handle: _Handle, exc: KafkaException) -> tuple[str, str]:
+    """``(code, text)`` of a message librdkafka refused in ``produce()``; a fatal one marks the producer."""
+    err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    if err is None:
+        return ("_FAIL", str(exc))
+    if err.fatal() or err.code() == KafkaError._FATAL:
+        handle.fatal = True
+        return ("_FATAL", err.str())
+    return (err.name(), err.str())
 
 
 class ProducerPool:
@@ -316,56 +342,102 @@ class ProducerPool:
         self._retired.append(handle)
         self._retired = [h for h in self._retired if h.thread.is_alive()]
 
-    def _index(self, key: bytes | None) -> int:
-        if self._pool_size == 1 or key is None:
-            return 0
-        return zlib.crc32(key) % self._pool_size
-
     async def send(self, messages: Sequence[Outgoing]) -> Delivery:
         """Produce ``messages`` and wait for the report of each; never raises for delivery failures."""
         if self._closed:
             raise RuntimeError("the producer pool is closed")
         loop = asyncio.get_running_loop()
-        status = bytearray(len(messages))
         entries: list[_Entry] = []
-        current: dict[tuple[bool, int], _Entry] = {}
+        pool_size = self._pool_size
+        current: list[_Entry | None] = [None] * (2 * pool_size)  # plain producers, then compressing ones
         delivery = Delivery(sent=len(messages))
         threshold = self._threshold
-        for index, message in enumerate(messages):
-            compressed = threshold is not None and len(message.value) >= threshold
-            slot = (compressed, self._index(message.key))
-            entry = current.get(slot)
-            if entry is None:
-                entry = current[slot] = _Entry(self._handle(*slot), _Tracker(loop, status))
-                entries.append(entry)
-            error = await self._produce(entry, index, message)
-            if error is not None and error[0] == "_FATAL":
-                # the producer turned fatal before this message reached it: a fresh one can send it
-                self._slots.pop(slot, None)
-                self._retire(entry.handle)
-                entry = current[slot] = _Entry(self._handle(*slot), _Tracker(loop, status))
-                entries.append(entry)
-                error = await self._produce(entry, index, message)
-            if error is None:
-                self.sent["compressed" if compressed else "plain"] += 1
-            else:
-                delivery.failures.append(DeliveryFailure(index, *error))
-            if index % _YIELD_EVERY == _YIELD_EVERY - 1:
-                await asyncio.sleep(0)
+        try:
+            # the hot loop: one produce() call per message and as little else as possible
+            for index, message in enumerate(messages):
+                value = message.value
+                compressed = threshold is not None and len(value) >= threshold
+                key = message.key
+                number = 0 if pool_size == 1 or key is None else zlib.crc32(key) % pool_size
+                if compressed:
+                    number += pool_size
+                entry = current[number]
+                if entry is None:
+                    entry = current[number] = self._entry((compressed, number % pool_size), loop)
+                    entries.append(entry)
+                try:
+                    entry.produce(
+                        message.topic,
+                        value=value,
+                        key=key,
+                        headers=message.headers,  # type: ignore[arg-type]  # list is invariant; bytes are fine
+                        on_delivery=entry.callback,
+                    )
+                except BufferError:
+                    error = await self._produce(entry, index, message)
+                except KafkaException as exc:
+                    error = _local_error(entry.handle, exc)
+                else:
+                    entry.indices.append(index)
+                    error = None
+                if error is not None and error[0] == "_FATAL":
+                    # the producer turned fatal before this message reached it: a fresh one can send it
+                    slot = (compressed, number % pool_size)
+                    self._slots.pop(slot, None)
+                    self._retire(entry.handle)
+                    entry = current[number] = self._entry(slot, loop)
+                    entries.append(entry)
+                    error = await self._produce(entry, index, message)
+                if error is not None:
+                    delivery.failures.append(DeliveryFailure(index, *error))
+                if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await asyncio.sleep(0)
+        finally:
+            for entry in entries:  # the poll threads serve the reports from here on
+                entry.handle.resume()
+                kind = "compressed" if entry.compressed else "plain"
+                self.sent[kind] += len(entry.indices)
         for entry in entries:
             entry.tracker.seal(len(entry.indices))
-        await self._wait(entries, status)
+        await self._wait(entries)
+        failed = [entry for entry in entries if entry.tracker.failures]
+        if failed:
+            delivery.failures.extend(self._failures(messages, failed))
         for entry in entries:
-            tracker = entry.tracker
-            delivery.failures.extend(DeliveryFailure(i, err.name(), err.str()) for i, err in tracker.failures)
-            if tracker.partition is not None:
-                delivery.partition, delivery.offset = tracker.partition, tracker.offset
+            if entry.tracker.last is not None:
+                delivery.partition, delivery.offset = entry.tracker.last.partition(), entry.tracker.last.offset()
         if len(delivery.failures) > 1:
             delivery.failures.sort(key=lambda f: f.index)
         return delivery
 
+    @staticmethod
+    def _failures(messages: Sequence[Outgoing], entries: list[_Entry]) -> list[DeliveryFailure]:
+        """Match failed reports back to the messages they were for (by topic, key and value)."""
+        positions: dict[tuple[str, bytes | None, bytes], list[int]] = {}
+        for entry in entries:
+            for index in entry.indices:
+                m = messages[index]
+                positions.setdefault((m.topic, m.key, m.value), []).append(index)
+        out: list[DeliveryFailure] = []
+        for entry in entries:
+            for err, msg in entry.tracker.failures:
+                if msg is None:  # no report at all (see _wait): every message of the entry not matched yet
+                    matched = {f.index for f in out}
+                    unmatched = [i for i in entry.indices if i not in matched]
+                    out.extend(DeliveryFailure(i, err.name(), err.str()) for i in unmatched)
+                    continue
+                slots = positions.get((msg.topic(), msg.key(), msg.value() or b""))
+                if slots:
+                    out.append(DeliveryFailure(slots.pop(0), err.name(), err.str()))
+        return out
+
+    def _entry(self, slot: tuple[bool, int], loop: asyncio.AbstractEventLoop) -> _Entry:
+        entry = _Entry(self._handle(*slot), _Tracker(loop), slot[0])
+        entry.handle.pause()
+        return entry
+
     async def _produce(self, entry: _Entry, index: int, message: Outgoing) -> tuple[str, str] | None:
-        """Hand one message to the entry's producer; return ``(code, text)`` when librdkafka refuses it."""
+        """Hand one message over, waiting while the producer's queue is full (its reports must be served)."""
         handle = entry.handle
         while True:
             try:
@@ -374,22 +446,20 @@ class ProducerPool:
                     value=message.value,
                     key=message.key,
                     headers=message.headers,  # type: ignore[arg-type]  # list is invariant; bytes values are fine
-                    on_delivery=partial(entry.tracker.report, index),
+                    on_delivery=entry.callback,
                 )
                 entry.indices.append(index)
                 return None
             except BufferError:  # the producer's queue is full: let the poll thread drain it
-                await asyncio.sleep(0.005)
+                handle.resume()
+                try:
+                    await asyncio.sleep(0.005)
+                finally:
+                    handle.pause()
             except KafkaException as exc:
-                err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                if err is None:
-                    return ("_FAIL", str(exc))
-                if err.fatal() or err.code() == KafkaError._FATAL:
-                    handle.fatal = True
-                    return ("_FATAL", err.str())
-                return (err.name(), err.str())
+                return _local_error(handle, exc)
 
-    async def _wait(self, entries: list[_Entry], status: bytearray) -> None:
+    async def _wait(self, entries: list[_Entry]) -> None:
         futures = [entry.tracker.future for entry in entries]
         if not futures:
             return
@@ -400,13 +470,12 @@ class ProducerPool:
         _log.error("Kafka delivery reports are overdue; purging", metadata={"sends": len(pending)})
         for entry in entries:
             if not entry.tracker.future.done():
-                entry.handle._purge_queue(in_flight=True)
+                entry.handle._purge_queue(in_flight=True)  # purged messages are reported as failed
         await asyncio.wait(pending, timeout=5.0)
         for entry in entries:
             tracker = entry.tracker
-            if not tracker.future.done():
-                lost = KafkaError(KafkaError._TIMED_OUT, "no delivery report")
-                tracker.failures.extend((i, lost) for i in entry.indices if status[i] == 0)
+            if not tracker.future.done():  # still nothing: count the entry's unreported messages as failed
+                tracker.failures.append((KafkaError(KafkaError._TIMED_OUT, "no delivery report"), None))
                 tracker.finish()
 
     async def close(self, timeout_s: float) -> None:
