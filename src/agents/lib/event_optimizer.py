@@ -329,7 +329,7 @@ class EventOptimizer:
                 ErrorCode.VALIDATION_ERROR,
                 {"event_id": str(event.id), "size": len(value)},
             )
-        return Outgoing(topic, value, message_key, headers)
+        return tuple.__new__(Outgoing, (topic, value, message_key, headers))  # Outgoing(...) minus its __new__
 
     async def _start(self) -> None:
         if self._started:
@@ -396,7 +396,7 @@ class EventOptimizer:
             return await self._outbox_one(event, message, "the circuit breaker is open")
         started = time.perf_counter()
         try:
-            delivery = await self._ensure_pool().send([message])
+            delivery = await self._ensure_pool().send([event], self._encode)
         except BaseException:
             self._breaker.release(permit)
             raise
@@ -448,19 +448,9 @@ class EventOptimizer:
         return ids
 
     async def _publish_many(self, events: list[BaseEvent], *, queue_wait_ms: float | None) -> BatchResult:
-        failed: list[EventFailure] = []
-        valid: list[BaseEvent] = []
-        messages: list[Outgoing] = []
-        for event in events:
-            try:
-                messages.append(self._encode(event))
-                valid.append(event)
-            except OnexError as exc:
-                failed.append(EventFailure(event, exc.code.value, exc.message))
-        self.counts["failed"] += len(failed)
         await self._start()
-        if not valid:
-            return BatchResult(len(events), 0, failed=tuple(failed))
+        if not events:
+            return BatchResult(0, 0)
         reason = None
         permit = None
         if not self.kafka_configured:
@@ -471,48 +461,67 @@ class EventOptimizer:
             permit = self._breaker.try_acquire()
             if permit is None:
                 if self._writer is None:
-                    self._breaker.acquire()
+                    self._breaker.acquire()  # raises CircuitOpenError with the details
                 reason = "the circuit breaker is open"
         if permit is None:
-            await self._store(valid, messages, reason or "")
-            stored = tuple(EventFailure(e, "OUTBOX", reason or "") for e in valid)
-            return BatchResult(len(events), 0, outboxed=stored, failed=tuple(failed))
+            return await self._outbox_batch(events, reason or "")
         started = time.perf_counter()
         try:
-            delivery = await self._ensure_pool().send(messages)
+            delivery = await self._ensure_pool().send(events, self._encode)
         except BaseException:
             self._breaker.release(permit)
             raise
         duration_ms = (time.perf_counter() - started) * 1000.0
         by_index = {f.index: f for f in delivery.failures}
-        unavailable = [i for i, f in by_index.items() if f.availability]
-        if unavailable:
+        delivered = len(events) - len(by_index)
+        if any(f.availability for f in delivery.failures):
             self._breaker.record_failure(permit)
-        else:
+        elif delivered:
             self._breaker.record_success(permit)
-        delivered = len(valid) - len(by_index)
+        else:
+            self._breaker.release(permit)
         self.counts["delivered"] += delivered
         if by_index:
             groups = group(
                 (e.event_type, i not in by_index, None if i not in by_index else by_index[i].code, 0)
-                for i, e in enumerate(valid)
+                for i, e in enumerate(events)
             )
         else:  # the common case, counted in C
-            groups = [(t, True, None, n, 0) for t, n in Counter(map(attrgetter("event_type"), valid)).items()]
+            groups = [(t, True, None, n, 0) for t, n in Counter(map(attrgetter("event_type"), events)).items()]
         await self._metrics.batch(groups, duration_ms, queue_wait_ms=queue_wait_ms)
-        outboxed: list[EventFailure] = []
-        if by_index:
-            keep = [i for i in sorted(by_index) if by_index[i].availability and self._writer is not None]
-            if keep:
-                await self._store([valid[i] for i in keep], [messages[i] for i in keep], "delivery failed")
-                outboxed = [EventFailure(valid[i], by_index[i].code, by_index[i].message) for i in keep]
-            kept = set(keep)
-            lost = [
-                EventFailure(valid[i], f.code, f.message) for i, f in sorted(by_index.items()) if i not in kept
-            ]
-            self.counts["failed"] += len(lost)
-            failed.extend(lost)
-        return BatchResult(len(events), delivered, outboxed=tuple(outboxed), failed=tuple(failed))
+        if not by_index:
+            return BatchResult(len(events), delivered)
+        keep = [i for i, f in sorted(by_index.items()) if f.availability and self._writer is not None]
+        if keep:
+            await self._store(
+                [events[i] for i in keep], [self._encode(events[i]) for i in keep], "delivery failed"
+            )
+        kept = set(keep)
+        failed = [EventFailure(events[i], f.code, f.message) for i, f in sorted(by_index.items()) if i not in kept]
+        self.counts["failed"] += len(failed)
+        return BatchResult(
+            len(events),
+            delivered,
+            outboxed=tuple(EventFailure(events[i], by_index[i].code, by_index[i].message) for i in keep),
+            failed=tuple(failed),
+        )
+
+    async def _outbox_batch(self, events: list[BaseEvent], reason: str) -> BatchResult:
+        """Store the batch's events in the outbox (those that can be encoded; the others failed)."""
+        failed: list[EventFailure] = []
+        valid: list[BaseEvent] = []
+        messages: list[Outgoing] = []
+        for event in events:
+            try:
+                messages.append(self._encode(event))
+                valid.append(event)
+            except OnexError as exc:
+                failed.append(EventFailure(event, exc.code.value, exc.message))
+        self.counts["failed"] += len(failed)
+        if valid:
+            await self._store(valid, messages, reason)
+        stored = tuple(EventFailure(e, "OUTBOX", reason) for e in valid)
+        return BatchResult(len(events), 0, outboxed=stored, failed=tuple(failed))
 
     async def _store_failed_batch(self, events: list[BaseEvent], exc: BaseException) -> None:
         """Keep in the outbox the events of a batch that failed as a whole (not event by event)."""

@@ -107,6 +107,10 @@ class RelayPass:
         return not self.claimed and not self.circuit_open and self.error is None
 
 
+def _message(event: OutboxEvent) -> Outgoing:
+    return Outgoing(event.topic, event.payload, event.key, list(event.headers))
+
+
 def _header(event: OutboxEvent, name: str) -> str | None:
     for key, value in event.headers:
         if key == name:
@@ -176,7 +180,7 @@ class OutboxRelay:
                 self.on_empty()
             return RelayPass()
         started = time.perf_counter()
-        delivery = await self.pool.send([Outgoing(e.topic, e.payload, e.key, list(e.headers)) for e in events])
+        delivery = await self.pool.send(events, _message)
         duration_ms = (time.perf_counter() - started) * 1000.0
         failures = {f.index: f for f in delivery.failures}
         acked = [e.id for i, e in enumerate(events) if i not in failures]

@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from agents.lib.errors import OnexError
 from agents.lib.structured_logger import get_logger
 
 __all__ = [
@@ -60,9 +61,12 @@ PERMANENT_ERRORS: frozenset[str] = frozenset(
         "_BAD_MSG",
         "_KEY_SERIALIZATION",
         "_VALUE_SERIALIZATION",
+        "VALIDATION_ERROR",
     }
 )
 """Delivery errors that retrying cannot fix: the message (or its topic) is refused, the broker is fine."""
+
+T = TypeVar("T")
 
 _POLL_S = 0.05
 _YIELD_EVERY = 2000
@@ -342,22 +346,31 @@ class ProducerPool:
         self._retired.append(handle)
         self._retired = [h for h in self._retired if h.thread.is_alive()]
 
-    async def send(self, messages: Sequence[Outgoing]) -> Delivery:
-        """Produce ``messages`` and wait for the report of each; never raises for delivery failures."""
+    async def send(self, items: Sequence[T], encode: Callable[[T], Outgoing]) -> Delivery:
+        """Produce ``encode(item)`` for each item and wait for every report; never raises for delivery failures.
+
+        Messages are encoded as they are produced and not kept (keeping thousands of containers alive costs the
+        garbage collector more than encoding): a failed one is found again by encoding its item again, so
+        ``encode`` must be deterministic. An item ``encode`` refuses (:class:`OnexError`) is a failure of its own.
+        """
         if self._closed:
             raise RuntimeError("the producer pool is closed")
         loop = asyncio.get_running_loop()
         entries: list[_Entry] = []
         pool_size = self._pool_size
         current: list[_Entry | None] = [None] * (2 * pool_size)  # plain producers, then compressing ones
-        delivery = Delivery(sent=len(messages))
+        delivery = Delivery(sent=len(items))
         threshold = self._threshold
         try:
             # the hot loop: one produce() call per message and as little else as possible
-            for index, message in enumerate(messages):
-                value = message.value
+            for index, item in enumerate(items):
+                try:
+                    message = encode(item)
+                except OnexError as exc:
+                    delivery.failures.append(DeliveryFailure(index, exc.code.value, exc.message))
+                    continue
+                topic, value, key, headers = message
                 compressed = threshold is not None and len(value) >= threshold
-                key = message.key
                 number = 0 if pool_size == 1 or key is None else zlib.crc32(key) % pool_size
                 if compressed:
                     number += pool_size
@@ -366,13 +379,7 @@ class ProducerPool:
                     entry = current[number] = self._entry((compressed, number % pool_size), loop)
                     entries.append(entry)
                 try:
-                    entry.produce(
-                        message.topic,
-                        value=value,
-                        key=key,
-                        headers=message.headers,  # type: ignore[arg-type]  # list is invariant; bytes are fine
-                        on_delivery=entry.callback,
-                    )
+                    entry.produce(topic, value=value, key=key, headers=headers, on_delivery=entry.callback)  # type: ignore[arg-type]
                 except BufferError:
                     error = await self._produce(entry, index, message)
                 except KafkaException as exc:
@@ -402,7 +409,7 @@ class ProducerPool:
         await self._wait(entries)
         failed = [entry for entry in entries if entry.tracker.failures]
         if failed:
-            delivery.failures.extend(self._failures(messages, failed))
+            delivery.failures.extend(self._failures(items, encode, failed))
         for entry in entries:
             if entry.tracker.last is not None:
                 delivery.partition, delivery.offset = entry.tracker.last.partition(), entry.tracker.last.offset()
@@ -411,12 +418,14 @@ class ProducerPool:
         return delivery
 
     @staticmethod
-    def _failures(messages: Sequence[Outgoing], entries: list[_Entry]) -> list[DeliveryFailure]:
-        """Match failed reports back to the messages they were for (by topic, key and value)."""
+    def _failures(
+        items: Sequence[T], encode: Callable[[T], Outgoing], entries: list[_Entry]
+    ) -> list[DeliveryFailure]:
+        """Match failed reports back to the items they were for (by topic, key and value)."""
         positions: dict[tuple[str, bytes | None, bytes], list[int]] = {}
         for entry in entries:
             for index in entry.indices:
-                m = messages[index]
+                m = encode(items[index])
                 positions.setdefault((m.topic, m.key, m.value), []).append(index)
         out: list[DeliveryFailure] = []
         for entry in entries:
