@@ -195,25 +195,18 @@ class BaseEvent:
         instead of formatting the UUID again, and the constant headers are built once per event type.
         """
         value = self.to_bytes()
-        event_id = value[7:43] if value[:7] == b'{"id":"' else str(self.id).encode()
+        event_id = value[7:43] if value.startswith(b'{"id":"') else str(self.id).encode()
         tail = _HEADER_TAILS.get((self.event_type, self.schema_version))
         if tail is None:
             tail = _HEADER_TAILS[(self.event_type, self.schema_version)] = tuple(
                 event_headers("", self.event_type, self.schema_version)[1:]
             )
         correlation = self.correlation_id
-        if correlation is None:
-            return value, event_id, [("event_id", event_id), *tail]
-        key = _CORRELATION_KEYS.get(correlation)
-        if key is None:
-            if len(_CORRELATION_KEYS) >= 4096:
-                _CORRELATION_KEYS.clear()
-            key = _CORRELATION_KEYS[correlation] = str(correlation).encode()
+        key = event_id if correlation is None else str(correlation).encode()
         return value, key, [("event_id", event_id), *tail]
 
 
 _HEADER_TAILS: dict[tuple[str, int], tuple[tuple[str, bytes], ...]] = {}
-_CORRELATION_KEYS: dict[UUID | str, bytes] = {}
 
 
 def event_headers(event_id: str, event_type: str, schema_version: int) -> list[tuple[str, bytes]]:

@@ -207,6 +207,7 @@ class EventOptimizer:
         self._processors: list[BatchProcessor[BaseEvent]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._topics: dict[tuple[str, str, int], str] = {}
+        self._max_bytes = cfg.max_message_bytes
         self.counts = {"delivered": 0, "outboxed": 0, "failed": 0}
 
     def __repr__(self) -> str:
@@ -322,7 +323,7 @@ class EventOptimizer:
         if topic is None:
             topic = self._topics[key] = topic_name(*key, self._prefix)
         value, message_key, headers = event.to_message()
-        if len(value) > self.config.max_message_bytes:
+        if len(value) > self._max_bytes:
             raise EventPublishError(
                 f"event {event.id} is {len(value)} bytes, more than max_message_bytes "
                 f"({self.config.max_message_bytes})",
