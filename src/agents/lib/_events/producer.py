@@ -223,24 +223,35 @@ class _Handle:
     def _run(self) -> None:
         poll = self.producer.poll
         may_poll = self._may_poll.wait
-        while not self._stop.is_set():
-            may_poll()
-            try:
-                poll(_POLL_S)
-            except Exception as exc:  # a callback raised, or the producer is fatal: keep serving reports
-                _log.warning("Kafka producer poll failed", metadata={"producer": self.name, "error": repr(exc)})
-            if self._purge:
-                self._purge = False
-                self._purge_queue(in_flight=False)
-            if self.retiring and len(self.producer) == 0:
-                return
         try:
+            while not self._stop.is_set():
+                may_poll()
+                try:
+                    poll(_POLL_S)
+                except Exception as exc:  # a callback raised, or the producer is fatal: keep serving reports
+                    _log.warning(
+                        "Kafka producer poll failed", metadata={"producer": self.name, "error": repr(exc)}
+                    )
+                if self._purge:
+                    self._purge = False
+                    self._purge_queue(in_flight=False)
+                if self.retiring and len(self.producer) == 0:
+                    return
             remaining = self.producer.flush(self._flush_timeout)
             if remaining:
                 self._purge_queue(in_flight=True)
                 self.producer.flush(1.0)
         except Exception as exc:
             _log.warning("Kafka producer flush failed", metadata={"producer": self.name, "error": repr(exc)})
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Destroy the librdkafka handle now (its threads and sockets), not whenever the object is collected."""
+        try:
+            self.producer.close()
+        except Exception as exc:
+            _log.debug("Kafka producer close failed", metadata={"producer": self.name, "error": repr(exc)})
 
     def _purge_queue(self, *, in_flight: bool) -> None:
         try:
