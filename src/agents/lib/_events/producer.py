@@ -69,6 +69,7 @@ PERMANENT_ERRORS: frozenset[str] = frozenset(
 T = TypeVar("T")
 
 _POLL_S = 0.05
+_SERVE_EVERY = 1000
 _YIELD_EVERY = 2000
 
 
@@ -192,6 +193,7 @@ class _Handle:
         self.retiring = False
         self._purge = False
         self._producing = 0
+        self._polling = threading.Lock()  # held while a thread is inside poll(): one thread serves reports
         self._may_poll = threading.Event()
         self._may_poll.set()
         self._stop = threading.Event()
@@ -227,7 +229,8 @@ class _Handle:
             while not self._stop.is_set():
                 may_poll()
                 try:
-                    poll(_POLL_S)
+                    with self._polling:
+                        poll(_POLL_S)
                 except Exception as exc:  # a callback raised, or the producer is fatal: keep serving reports
                     _log.warning(
                         "Kafka producer poll failed", metadata={"producer": self.name, "error": repr(exc)}
@@ -259,8 +262,18 @@ class _Handle:
         except Exception as exc:
             _log.debug("Kafka purge failed", metadata={"producer": self.name, "error": repr(exc)})
 
+    def serve(self) -> None:
+        """Serve the delivery reports waiting now, on the calling thread, unless the poll thread is serving."""
+        if self._polling.acquire(blocking=False):
+            try:
+                self.producer.poll(0)
+            except Exception as exc:
+                _log.warning("Kafka producer poll failed", metadata={"producer": self.name, "error": repr(exc)})
+            finally:
+                self._polling.release()
+
     def pause(self) -> None:
-        """Keep the poll thread out of the GIL while the loop thread produces (reports wait in librdkafka)."""
+        """Park the poll thread while the loop thread produces (which serves the reports itself, see serve)."""
         self._producing += 1
         self._may_poll.clear()
 
@@ -408,8 +421,11 @@ class ProducerPool:
                     error = await self._produce(entry, index, message)
                 if error is not None:
                     delivery.failures.append(DeliveryFailure(index, *error))
-                if index % _YIELD_EVERY == _YIELD_EVERY - 1:
-                    await asyncio.sleep(0)
+                if index % _SERVE_EVERY == _SERVE_EVERY - 1:
+                    for entry in entries:  # reports that came back meanwhile, like a plain producer loop does
+                        entry.handle.serve()
+                    if index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                        await asyncio.sleep(0)
         finally:
             for entry in entries:  # the poll threads serve the reports from here on
                 entry.handle.resume()
