@@ -127,6 +127,12 @@ async def test_a_generation_run_with_kafka_configured_puts_its_events_on_the_top
         assert (done["success"], done["total"], done["succeeded"], done["failed"]) == (True, 2, 2, 0)
         assert done["output_dir"] == str(result.output_dir)
         assert await store.outbox_counts() == {"pending": 0, "sent": 0, "dead": 0}
+        summary = await store.event_processing_summary(60)
+        assert {g["event_type"]: g["count"] for g in summary["by_event_type"]} == {
+            "generation.completed": 1,
+            "generation.started": 1,
+            "node.generated": 2,
+        }
 
 
 async def test_without_kafka_a_run_keeps_its_events_in_the_outbox_and_connects_nowhere(
@@ -156,7 +162,9 @@ async def test_with_kafka_down_a_run_keeps_its_events_in_the_outbox(
     analysis = analyze_prd(LOANS)
     jobs = create_jobs(analysis, tmp_path)
     session = uuid4()
-    hook = EventPublishingHook(bootstrap_servers=refusing_port, persistence=persistence, service=service)
+    hook = EventPublishingHook(
+        bootstrap_servers=refusing_port, persistence=persistence, service=service, enable_metrics=False
+    )
     await hook.workflow_started(session, analysis, jobs)
     for result in results(jobs):
         await hook.node_finished(session, result)
@@ -174,3 +182,4 @@ async def test_with_kafka_down_a_run_keeps_its_events_in_the_outbox(
     assert (await persistence.outbox_counts())["pending"] == 4
     claimed = await persistence.claim_events(limit=10)
     assert [UUID(dict(e.headers)["event_id"].decode()) for e in claimed] == [o.event_id for o in hook.outcomes]
+    assert (await persistence.event_processing_summary(60))["total_events"] == 0  # enable_metrics=False

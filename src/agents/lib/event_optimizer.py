@@ -397,7 +397,7 @@ class EventOptimizer:
             return await self._outbox_one(event, message, "the circuit breaker is open")
         started = time.perf_counter()
         try:
-            delivery = await self._ensure_pool().send([event], self._encode)
+            delivery = await self._ensure_pool().send([message], _as_is)
         except BaseException:
             self._breaker.release(permit)
             raise
@@ -560,6 +560,10 @@ class EventOptimizer:
             return
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _as_is(message: Outgoing) -> Outgoing:
+    return message
 
 
 def _text(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ otherwise), the circuit opens and the rest go to the outbox too. Either way ever
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -53,7 +54,8 @@ class EventPublishingHook(WorkflowHook):
     """Publishes a generation run's lifecycle events (see the module docstring).
 
     Pass an ``optimizer`` to share one (the hook then leaves it open), or let the hook build its own from the
-    settings on ``persistence`` (the workflow's, ideally) and close it at the end of the run.
+    settings on ``persistence`` (the workflow's, ideally) and close it at the end of the run;
+    ``enable_metrics=False`` keeps the events (outbox) but records no event metrics.
     ``outcomes`` lists where each event went, in order.
     """
 
@@ -64,9 +66,11 @@ class EventPublishingHook(WorkflowHook):
         persistence: CodegenPersistence | None = None,
         bootstrap_servers: str | None = None,
         service: str = "codegen",
+        enable_metrics: bool = True,
         drain_timeout_s: float = 30.0,
     ) -> None:
         self._optimizer = optimizer
+        self._enable_metrics = enable_metrics
         self._owns_optimizer = optimizer is None
         self._persistence = persistence
         self._servers = bootstrap_servers
@@ -83,7 +87,7 @@ class EventPublishingHook(WorkflowHook):
         if self._optimizer is None:
             self._optimizer = EventOptimizer(
                 self._servers,
-                config=HOOK_OPTIMIZER_CONFIG,
+                config=dataclasses.replace(HOOK_OPTIMIZER_CONFIG, enable_metrics=self._enable_metrics),
                 circuit_config=HOOK_CIRCUIT_CONFIG,
                 persistence=self._persistence,
             )
