@@ -326,3 +326,36 @@ async def test_the_batch_processor_publishes_every_event(
     assert (stats.batches, stats.events_processed, stats.size_flushes, stats.errors) == (4, 25, 2, 0)
     records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 25)
     assert sorted(parse_event(r.value).payload["i"] for r in records) == list(range(25))
+
+
+async def test_the_topic_prefix_and_producer_settings_are_honoured(
+    kafka_bootstrap: str, service: str, optimizers: Factory, persistence: CodegenPersistence
+) -> None:
+    """topic_prefix names the topics; linger, delivery timeout and message size reach every producer."""
+    optimizer = optimizers(
+        kafka_bootstrap,
+        config=OptimizerConfig(
+            topic_prefix="staging",
+            linger_ms=2,
+            delivery_timeout_ms=7000,
+            max_message_bytes=200_000,
+            enable_metrics=False,
+            producer_config={"socket.keepalive.enable": True},
+        ),
+        persistence=persistence,
+    )
+    event = NodeGeneratedEvent(service=service, payload={"p": 1})
+    outcome = await optimizer.publish_event(event)
+    assert (outcome.status, outcome.topic) == ("delivered", f"staging.{service}.node.generated.v1")
+    [record] = await aconsume(kafka_bootstrap, f"staging.{service}.node.generated.v1", 1)
+    assert record.event_id == str(event.id)
+    pool = optimizer.producer_pool
+    assert pool is not None
+    settings = pool._config
+    assert (settings["linger.ms"], settings["message.timeout.ms"], settings["socket.keepalive.enable"]) == (
+        2,
+        7000,
+        True,
+    )
+    assert (settings["acks"], settings["enable.idempotence"]) == ("all", True)
+    assert settings["message.max.bytes"] >= 200_000
