@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -160,3 +161,20 @@ async def test_outbox_queries_on_both_backends(backend_dsn: str) -> None:
         assert latest is not None and latest[0] == "CLOSED"
     finally:
         await store.close()
+
+
+async def test_concurrent_first_publishers_all_queue_behind_an_existing_backlog(
+    kafka_bootstrap: str, service: str, optimizers: Factory, persistence: CodegenPersistence
+) -> None:
+    """The backlog check happens once, before any of the first concurrent publishes goes to Kafka."""
+    correlation = uuid4()
+    old = NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": 0})
+    await persistence.enqueue_event(old.to_kafka_topic(), old.kafka_key(), old.to_bytes(), old.kafka_headers())
+    online = optimizers(kafka_bootstrap, config=OptimizerConfig(relay_interval_ms=50), persistence=persistence)
+    fresh = [
+        NodeGeneratedEvent(service=service, correlation_id=correlation, payload={"seq": i}) for i in range(1, 6)
+    ]
+    outcomes = await asyncio.gather(*(online.publish_event(e) for e in fresh))
+    assert [o.status for o in outcomes] == ["outboxed"] * 5
+    records = await aconsume(kafka_bootstrap, f"{service}.node.generated.v1", 6)
+    assert [parse_event(r.value).payload["seq"] for r in records] == [0, 1, 2, 3, 4, 5]

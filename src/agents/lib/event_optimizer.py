@@ -203,6 +203,7 @@ class EventOptimizer:
         self._relay: OutboxRelay | None = None
         self._backlog = False
         self._started = False
+        self._start_lock: asyncio.Lock | None = None
         self._closed = False
         self._processors: list[BatchProcessor[BaseEvent]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -337,15 +338,19 @@ class EventOptimizer:
             return
         if self._closed:
             raise OnexError("EventOptimizer is closed", ErrorCode.OPERATION_FAILED)
-        self._started = True
-        relay = self._ensure_relay()
-        if relay is None or self.persistence is None:
-            return
-        try:
-            self._backlog = await has_pending(self.persistence)
-        except Exception as exc:
-            _log.warning("Could not read the event outbox", metadata={"error": _text(exc)})
-        relay.start()
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:  # concurrent first publishers all wait for the backlog check
+            if self._started:
+                return
+            relay = self._ensure_relay()
+            if relay is not None and self.persistence is not None:
+                try:
+                    self._backlog = await has_pending(self.persistence)
+                except Exception as exc:
+                    _log.warning("Could not read the event outbox", metadata={"error": _text(exc)})
+                relay.start()
+            self._started = True
 
     def _ensure_pool(self) -> ProducerPool:
         if self._pool is None:
