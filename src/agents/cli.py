@@ -21,8 +21,9 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from agents import __version__
-from agents._cli import monitor
+from agents._cli import events, monitor
 from agents._cli.common import log_to_file as _log_to_file
+from agents.lib._events.workflow import EventPublishingHook
 from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
 from agents.lib.codegen.job import GenerationResult
 from agents.lib.codegen_workflow import DEFAULT_TIMEOUT_SECONDS, generate_microservice
@@ -45,6 +46,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.serve_app, name="serve")
+app.add_typer(events.app, name="events")
 
 _state: dict[str, bool] = {"debug": False}
 _USER_ERRORS = {
@@ -249,6 +251,8 @@ def generate_command(
         transient=False,
     )
     hook = _ProgressHook(progress)
+    metrics_on = not no_metrics and settings.enable_metrics
+    events_hook = EventPublishingHook(enable_metrics=metrics_on)  # Kafka when configured, else the outbox
     try:
         result = asyncio.run(
             generate_microservice(
@@ -261,7 +265,7 @@ def generate_command(
                 verify=not no_verify,
                 force=force,
                 enable_metrics=False if no_metrics else None,
-                hooks=[hook, MonitoringHook(get_monitoring_system(), read_events=not no_metrics)],
+                hooks=[hook, events_hook, MonitoringHook(get_monitoring_system(), read_events=metrics_on)],
                 progress_callback=hook.finished,
             )
         )
@@ -273,11 +277,24 @@ def generate_command(
     else:
         console = Console(highlight=False)
         _print_summary(console, result, log_file, database)
+        _print_events(console, events_hook)
         for alert in get_monitoring_system().get_active_alerts():
             colour = "red" if alert.severity.value == "critical" else "yellow"
             console.print(f"[{colour}]alert ({alert.severity.value}):[/] {escape(alert.message)}")
     if not result.success:
         raise typer.Exit(1)
+
+
+def _print_events(console: Console, hook: EventPublishingHook) -> None:
+    delivered = sum(1 for o in hook.outcomes if o.status == "delivered")
+    kept = len(hook.outcomes) - delivered
+    parts = [f"{delivered} published to Kafka"] if delivered else []
+    if kept:
+        parts.append(f"{kept} kept in the outbox (agents events relay publishes them)")
+    if hook.errors:
+        parts.append(f"[red]{len(hook.errors)} lost[/]: {escape(hook.errors[0])}")
+    if parts:
+        console.print("events: " + ", ".join(parts))
 
 
 def _print_summary(console: Console, result: WorkflowResult, log_file: Path, database: str | None) -> None:

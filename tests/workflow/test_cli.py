@@ -44,6 +44,11 @@ def test_generate_verifies_every_node_prints_a_summary_and_the_service_passes_it
     log_file = data_dir / "logs" / "workflow.log"
     assert "Generation complete" in log_file.read_text(encoding="utf-8")
     assert f"metrics recorded in database: sqlite:///{data_dir / 'agents.db'} (the embedded default" in run.stdout
+    # No Kafka configured: the run's lifecycle events are kept in the outbox of the embedded database.
+    assert "events: 4 kept in the outbox (agents events relay publishes them)" in run.stdout
+    status = agents("events", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert orjson.loads(status.stdout)["outbox"]["pending"] == 4
 
     # The service is self-contained: its tests pass with `agents` unimportable.
     blocker = tmp_path / "blocker"

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="Kafka bootstrap servers; without them events go to the outbox."
     )
+    kafka_topic_prefix: str | None = Field(
+        default=None, description="Environment prefix of event topic names (prod, staging, ...)."
+    )
     enable_metrics: bool = Field(default=True, description="Record metrics.")
     prometheus_port: int = Field(default=9090, ge=1, le=65535, description="Port of /metrics.")
     prometheus_host: str = Field(default="127.0.0.1", description="Address /metrics binds to.")
@@ -96,7 +99,7 @@ class Settings(BaseSettings):
             return value.strip().upper()
         return value
 
-    @field_validator("postgres_host", "kafka_bootstrap_servers", mode="before")
+    @field_validator("postgres_host", "kafka_bootstrap_servers", "kafka_topic_prefix", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +59,10 @@ async def _write_events(db: Database, conn: AsyncConnection, rows: list[Row]) ->
     await db.bulk_insert(conn, event_processing_metrics, rows)
 
 
+BREAKER_EVENT_PREFIX = "circuit_breaker."
+"""Event-metric rows whose ``event_type`` starts with this are breaker transitions (``circuit_breaker.OPEN``)."""
+
+
 class EventMetricsStore(Store):
     """How events were processed (latency, batch size, retries), buffered; summarized per event type."""
 
@@ -96,3 +101,19 @@ class EventMetricsStore(Store):
             "total_retries": int(retries),
             "by_event_type": groups,
         }
+
+    async def latest_breaker_transition(self) -> tuple[str, datetime] | None:
+        """``(state, when)`` of the newest circuit breaker transition recorded as an event metric, or ``None``."""
+        await self._flush()
+        t = event_processing_metrics
+        stmt = (
+            sa.select(t.c.event_type, t.c.created_at)
+            .where(t.c.event_type.startswith(BREAKER_EVENT_PREFIX, autoescape=True))
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(1)
+        )
+        async with self.db.begin("read the circuit breaker state") as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return str(row[0])[len(BREAKER_EVENT_PREFIX) :], row[1]

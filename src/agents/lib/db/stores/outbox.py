@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +48,10 @@ def _outbox(row: sa.RowMapping) -> OutboxEvent:
         available_at=row["available_at"],
         leased_until=row["leased_until"],
     )
+
+
+OutboxRow = tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]
+"""``(topic, key, value, headers)`` of one event to store with :meth:`OutboxStore.enqueue_many`."""
 
 
 class OutboxStore(Store):
@@ -184,3 +188,68 @@ class OutboxStore(Store):
         result = {"pending": 0, "sent": 0, "dead": 0}
         result.update({str(status): int(n) for status, n in rows})
         return result
+
+    async def enqueue_many(self, rows: Sequence[OutboxRow]) -> list[int]:
+        """Store ``rows`` as pending events in one transaction; return their ids in the same order.
+
+        :meth:`enqueue` takes one transaction per event, which an outage of thousands of events cannot afford.
+        """
+        if not rows:
+            return []
+        now = utcnow()
+        t = event_outbox
+        values: list[dict[str, Any]] = [
+            {
+                "topic": topic,
+                "key": key,
+                "payload": value,
+                "headers": encode_headers(headers) or [],
+                "status": "pending",
+                "retry_count": 0,
+                "created_at": now,
+                "available_at": now,
+            }
+            for topic, key, value, headers in rows
+        ]
+        stmt = sa.insert(t).returning(t.c.id, sort_by_parameter_order=True)
+        async with self.db.begin("store events in the outbox") as conn:
+            result = await conn.execute(stmt, values)
+            return [int(row[0]) for row in result.all()]
+
+    async def release(self, ids: Iterable[int], error: str, *, delay_s: float = 1.0) -> int:
+        """Give leased pending events back after a failed publish; return how many.
+
+        A retry is counted, ``last_error`` kept, and the events are available again after ``delay_s``; they are
+        never dead-lettered (an unreachable broker is not the event's fault).
+        """
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return 0
+        t = event_outbox
+        stmt = (
+            sa.update(t)
+            .where(t.c.id.in_(wanted), t.c.status == "pending")
+            .values(
+                retry_count=t.c.retry_count + 1,
+                last_error=error[:4000],
+                leased_until=None,
+                available_at=utcnow() + timedelta(seconds=max(delay_s, 0.0)),
+            )
+        )
+        async with self.db.begin("release outbox events") as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def has_pending(self) -> bool:
+        """Whether any event is pending (whatever its lease or retry time)."""
+        t = event_outbox
+        stmt = sa.select(t.c.id).where(t.c.status == "pending").limit(1)
+        async with self.db.begin("look for pending outbox events") as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest pending event was stored, or ``None``."""
+        t = event_outbox
+        stmt = sa.select(sa.func.min(t.c.created_at)).where(t.c.status == "pending")
+        async with self.db.begin("read the outbox backlog") as conn:
+            value = (await conn.execute(stmt)).scalar()
+        return value if isinstance(value, datetime) else None
