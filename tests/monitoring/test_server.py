@@ -128,8 +128,12 @@ async def test_the_background_refresh_grows_the_charts(persistence: CodegenPersi
         history = m.get_metric_history("agents_template_cache_overall_hit_rate")
         assert len(history) >= 3
         assert {p.value for p in history} == {0.9}
-        data = await (await client.get("/api/dashboard")).json()
-        chart = next(c for c in data["charts"] if c["id"] == "agents_template_cache_overall_hit_rate")
+        for _ in range(200):  # the page's data is the last refresh's: wait (bounded) until it shows three points
+            data = await (await client.get("/api/dashboard")).json()
+            chart = next(c for c in data["charts"] if c["id"] == "agents_template_cache_overall_hit_rate")
+            if len(chart["points"]) >= 3:
+                break
+            await asyncio.sleep(0.02)
         assert len(chart["points"]) >= 3
     finally:
         await client.close()
