@@ -22,6 +22,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from agents import __version__
+from agents._cli import feedback as feedback_cli
 from agents.lib.codegen_workflow import (
     DEFAULT_TIMEOUT_SECONDS,
     WorkflowHook,
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 
 app.add_typer(db_app, name="db")
+app.add_typer(feedback_cli.app, name="feedback")
 
 _state: dict[str, bool] = {"debug": False}
 _USER_ERRORS = {
@@ -123,10 +125,13 @@ def analyze_command(
     """Analyse a PRD: what the service is, its node types, entities, external systems and requirements."""
     _log_to_file()
     analysis = analyze_prd(prd)
+    planner = feedback_cli.configured_planner()  # patterns, held to the thresholds `agents generate` uses
     if as_json:
-        typer.echo(orjson.dumps(analysis.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+        data = {**analysis.model_dump(mode="json"), "patterns": feedback_cli.detections_json(planner, analysis)}
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     _print_analysis(Console(highlight=False), analysis)
+    feedback_cli.print_patterns(Console(highlight=False), planner.detect(analysis))
 
 
 def _print_analysis(console: Console, analysis: PRDAnalysis) -> None:
@@ -244,28 +249,36 @@ def generate_command(
     )
     hook = _ProgressHook(progress)
     try:
-        result = asyncio.run(
-            generate_microservice(
-                prd,
-                out,
-                node_types=_split_types(node_types),
-                name=name,
-                workers=workers,
-                timeout_seconds=timeout,
-                verify=not no_verify,
-                force=force,
-                enable_metrics=not no_metrics,
-                hooks=[hook],
-                progress_callback=hook.finished,
+        # pattern detection (thresholds from recorded feedback) and its verification feedback hook
+        result, planner = asyncio.run(
+            feedback_cli.with_patterns(
+                not no_metrics,
+                lambda persistence, planner, pattern_hooks: generate_microservice(
+                    prd,
+                    out,
+                    node_types=_split_types(node_types),
+                    name=name,
+                    workers=workers,
+                    timeout_seconds=timeout,
+                    verify=not no_verify,
+                    force=force,
+                    enable_metrics=not no_metrics,
+                    persistence=persistence,
+                    hooks=[hook, *pattern_hooks],
+                    progress_callback=hook.finished,
+                    spec_planner=planner,
+                ),
             )
         )
     finally:
         if hook.started:
             progress.stop()
     if as_json:
-        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        data = {**result.to_dict(), "patterns": feedback_cli.detections_json(planner, result.analysis)}
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
     else:
         _print_summary(Console(highlight=False), result, log_file)
+        Console(highlight=False).print(escape(feedback_cli.pattern_summary(planner, result.analysis)))
     if not result.success:
         raise typer.Exit(1)
 

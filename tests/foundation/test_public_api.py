@@ -237,11 +237,26 @@ PUBLIC_API: dict[str, set[str]] = {
     "agents.lib.codegen.builder": {
         "DEFAULT_MIXINS",
         "MixinRecommender",
+        "SpecPlanner",
         "build_node_spec",
         "build_node_specs",
         "plural",
     },
     "agents.lib.codegen.generator": {"CodeGenerator", "GeneratedNode"},
+    "agents.lib.pattern_feedback": {
+        "DEFAULT_MIN_SAMPLES",
+        "DEFAULT_TARGET_PRECISION",
+        "FEEDBACK_TYPES",
+        "PATTERN_NAMES",
+        "DetectedPattern",
+        "PatternAnalysis",
+        "PatternFeedback",
+        "PatternFeedbackCollector",
+        "ThresholdDecision",
+        "ThresholdSweep",
+        "detect_pattern",
+        "detect_patterns",
+    },
 }
 
 

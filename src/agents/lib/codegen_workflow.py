@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from agents.lib.codegen.builder import MixinRecommender, build_node_specs
+from agents.lib.codegen.builder import MixinRecommender, SpecPlanner, build_node_specs
 from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.render import TemplateEngine
 from agents.lib.errors import ErrorCode, OnexError
@@ -148,14 +148,21 @@ def create_jobs(
     verify: bool = True,
     force: bool = False,
     mixin_recommender: MixinRecommender | None = None,
+    spec_planner: SpecPlanner | None = None,
 ) -> list[GenerationJob]:
     """One :class:`GenerationJob` per node type (default: the analysis's recommended types), specs built now.
 
     Building the specs before any job runs means a spec that cannot be built fails the call (with an
-    ``OnexError``) before anything is written.
+    ``OnexError``) before anything is written. ``spec_planner`` (pattern detection) may add node types and
+    refine the specs (:func:`~agents.lib.codegen.builder.build_node_specs`).
     """
     specs = build_node_specs(
-        analysis, node_types, domain=domain, service_name=service_name, mixin_recommender=mixin_recommender
+        analysis,
+        node_types,
+        domain=domain,
+        service_name=service_name,
+        mixin_recommender=mixin_recommender,
+        spec_planner=spec_planner,
     )
     return [
         GenerationJob(
@@ -197,6 +204,7 @@ async def generate_microservice(
     progress_callback: ProgressCallback | None = None,
     mixin_recommender: MixinRecommender | None = None,
     correlation_id: UUID | None = None,
+    spec_planner: SpecPlanner | None = None,
 ) -> WorkflowResult:
     """Generate the microservice ``prd_path`` describes into ``output_dir``; see the module docstring.
 
@@ -204,9 +212,9 @@ async def generate_microservice(
     :func:`default_workers`. ``verify=False`` skips verification (faster, nothing checked). ``force``
     replaces node packages that already exist (otherwise that is a CONFLICT). With ``enable_metrics`` the run
     is recorded through ``persistence`` (default: a :class:`CodegenPersistence` on the configured database,
-    the embedded SQLite file unless configured). Raises ``OnexError`` for a PRD that cannot be read or names
-    nothing to build, for an unknown node type, and when every node failed; otherwise returns the result,
-    whose ``success`` says whether every node passed.
+    the embedded SQLite file unless configured). ``spec_planner`` (pattern detection) shapes the specs.
+    Raises ``OnexError`` for a PRD that cannot be read or names nothing to build, for an unknown node type, and
+    when every node failed; otherwise returns the result, whose ``success`` says whether every node passed.
     """
     correlation_id = correlation_id or uuid4()
     session_id = uuid4()
@@ -233,6 +241,7 @@ async def generate_microservice(
                 verify=verify,
                 force=force,
                 mixin_recommender=mixin_recommender,
+                spec_planner=spec_planner,
             )
             if not force:
                 _refuse_existing(Path(output_dir), jobs)

@@ -55,7 +55,7 @@ class DetectedPattern:
 
 
 def analysis_texts(analysis: PRDAnalysis) -> list[str]:
-    """The PRD text the keywords are looked for in: title, description, requirements, stories, details."""
+    """Return the PRD text keywords are looked for in: title, description, requirements, stories, details."""
     texts = [analysis.title, analysis.description]
     for req in (*analysis.functional_requirements, *analysis.non_functional_requirements):
         texts.append(req.text)

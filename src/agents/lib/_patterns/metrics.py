@@ -24,14 +24,14 @@ from typing import Any
 import sqlalchemy as sa
 
 __all__ = [
+    "AUTOMATIC_WEIGHT",
     "BUCKETS_PER_UNIT",
     "CREDIT",
     "FEEDBACK_TYPES",
-    "AUTOMATIC_WEIGHT",
     "USER_WEIGHT",
     "Bucket",
-    "Sweep",
     "Tally",
+    "ThresholdSweep",
     "credit_of",
     "f1_score",
     "precision_of",
@@ -57,7 +57,7 @@ _EPSILON = 1e-9
 
 
 def credit_of(feedback_type: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """SQL: the true-positive credit of a row (``NULL`` for an unscored feedback type)."""
+    """Return the SQL true-positive credit of a row (``NULL`` for an unscored feedback type)."""
     return sa.case(*((feedback_type == name, sa.literal(value)) for name, value in CREDIT.items()), else_=None)
 
 
@@ -72,7 +72,7 @@ def recall_of(tp: float, fn: float) -> float:
 
 
 def f1_score(precision: float, recall: float) -> float:
-    """The harmonic mean of precision and recall (0.0 when both are 0)."""
+    """Return the harmonic mean of precision and recall (0.0 when both are 0)."""
     return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 
 
@@ -121,7 +121,7 @@ class Bucket:
 
 
 @dataclass(frozen=True)
-class Sweep:
+class ThresholdSweep:
     """The precision-recall sweep of one pattern over its recorded confidences.
 
     ``curve`` holds ``(threshold, precision, recall, rows)`` for every threshold that changes something,
@@ -143,8 +143,8 @@ class Sweep:
         return self.threshold is not None and self.lowest is not None and self.lowest < self.threshold
 
 
-def sweep(buckets: Iterable[Bucket], target: float, missed: float = 0.0) -> Sweep:
-    """Sweep thresholds from the highest recorded confidence down; see :class:`Sweep`.
+def sweep(buckets: Iterable[Bucket], target: float, missed: float = 0.0) -> ThresholdSweep:
+    """Sweep thresholds from the highest recorded confidence down; see :class:`ThresholdSweep`.
 
     ``missed`` is the pattern's weighted false negatives (rows of other patterns that were really it).
     """
@@ -163,7 +163,7 @@ def sweep(buckets: Iterable[Bucket], target: float, missed: float = 0.0) -> Swee
         curve.append((threshold, precision, recall_of(cum_tp, total_tp - cum_tp + missed), rows))
         if cum_all > 0 and cum_tp >= target * cum_all - _EPSILON:
             best = threshold
-    return Sweep(
+    return ThresholdSweep(
         target=target,
         rows=rows,
         threshold=best,

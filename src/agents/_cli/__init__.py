@@ -1,0 +1,1 @@
+"""Subcommands of the ``agents`` command line, one module per stream."""
