@@ -9,8 +9,9 @@ import pytest
 from agents.lib.pattern_feedback import PatternFeedbackCollector
 from agents.lib.persistence import CodegenPersistence
 from tests._services.postgres import backend_dsn, postgres_db_dsn, postgres_dsn, postgres_service
+from tests.workflow.conftest import log_capture
 
-__all__ = ["backend_dsn", "collector", "postgres_db_dsn", "postgres_dsn", "postgres_service"]
+__all__ = ["backend_dsn", "collector", "log_capture", "postgres_db_dsn", "postgres_dsn", "postgres_service"]
 
 
 @pytest.fixture
