@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-## bench: run the benchmarks and print their tables (about 6 minutes; each script also takes --quick)
+## bench: run the benchmarks and print their tables (about 10 minutes; each script also takes --quick)
 ## The scripts after the logging one exit 1 when a target is missed; every script still runs, then make fails.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_logging.py
@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_persistence.py --big || status=1; \
 	$(BIN)/python bench/bench_render.py || status=1; \
 	$(BIN)/python bench/bench_parallel.py || status=1; \
+	$(BIN)/python bench/bench_patterns.py || status=1; \
 	exit $$status
 
 clean:

@@ -468,6 +468,55 @@ FR-002: A customer cannot refer themselves; self-referrals are rejected.
 FR-003: Publish a RewardGranted event so the wallet service credits the reward.
 """,
     ),
+    # Words in other senses: "publish" posts, "author", negated caching and login, "balance", calendar "events".
+    _item(
+        "blog-posts",
+        "media",
+        "crud",
+        """
+# Blog Posts
+
+- Authors write, edit and publish posts; editors delete spam comments.
+- Posts and comments are stored in PostgreSQL; readers list the posts of an author.
+""",
+    ),
+    _item(
+        "docs-site",
+        "developer tools",
+        "transformation",
+        """
+# Public Docs Site
+
+## Requirements
+- The site is public: no caching layer and no login are needed.
+- The service converts the Markdown pages of the repository to HTML and rewrites relative links.
+""",
+    ),
+    _item(
+        "wellbeing-survey",
+        "hr",
+        "crud",
+        """
+# Wellbeing Survey
+
+As an HR partner, I want employees to answer a short survey about their work-life balance so that HR can see
+how each team is doing.
+
+Acceptance criteria:
+- Employees submit their answers once per quarter; HR can read and delete answers.
+""",
+    ),
+    _item(
+        "team-calendar",
+        "productivity",
+        "crud",
+        """
+# Team Calendar
+
+1. Users create, move and cancel events in a shared team calendar.
+2. Invited colleagues get a reminder by email 15 minutes before an event starts.
+""",
+    ),
 )
 
 CORPUS: tuple[CorpusItem, ...] = EXAMPLE_ITEMS + WRITTEN_ITEMS

@@ -321,8 +321,9 @@ class PatternFeedbackCollector:
         """Return the precision-recall sweep of one pattern over its recorded confidences."""
         name = _name(pattern_name, "pattern_name")
         target = _target(target_precision)
-        buckets = await queries.confidence_buckets(self._persistence, [name])
-        tallies = await queries.pattern_tallies(self._persistence, [name])
+        async with queries.reading(self._persistence, "sweep pattern confidences") as read:
+            buckets = await read.buckets([name])
+            tallies = await read.tallies([name])
         return sweep(buckets.get(name, []), target, tallies.get(name, Tally()).fn)
 
     async def tune_pattern_threshold(
@@ -337,7 +338,10 @@ class PatternFeedbackCollector:
         Derived from the recorded confidences (a sweep on a 0.01 grid, weighted precision); ``None`` when fewer
         than ``min_samples`` scored detections have a confidence, or when no threshold reaches the target.
         """
-        result = await self.threshold_sweep(pattern_name, target_precision)
+        name = _name(pattern_name, "pattern_name")
+        async with queries.reading(self._persistence, "sweep pattern confidences") as read:
+            buckets = await read.buckets([name])
+        result = sweep(buckets.get(name, []), _target(target_precision))  # one aggregate query
         if result.rows < _count(min_samples):
             return None
         return result.threshold
@@ -348,7 +352,8 @@ class PatternFeedbackCollector:
         """Return the threshold ``agents generate`` holds each library pattern to, with the reason."""
         target = self._target_or_default(target_precision)
         names = list(PATTERN_NAMES)
-        buckets = await queries.confidence_buckets(self._persistence, names)
+        async with queries.reading(self._persistence, "sweep pattern confidences") as read:
+            buckets = await read.buckets(names)
         out: dict[str, ThresholdDecision] = {}
         for pattern in PATTERNS:
             rows = buckets.get(pattern.name)
@@ -368,7 +373,8 @@ class PatternFeedbackCollector:
         rest. ``total_feedback`` is the raw number of scored rows, ``weighted_feedback`` their total weight.
         """
         target = self._target_or_default(target_precision)
-        tallies = await queries.pattern_tallies(self._persistence)
+        async with queries.reading(self._persistence, "analyse pattern feedback") as read:
+            tallies = await read.tallies()
         detected = {name: t for name, t in tallies.items() if t.rows > 0}
         tp = sum(t.tp for t in tallies.values())
         fp = sum(t.fp for t in tallies.values())
@@ -409,10 +415,14 @@ class PatternFeedbackCollector:
 
     async def _analyses(self, names: list[str] | None, min_samples: int, target: float) -> list[PatternAnalysis]:
         p = self._persistence
-        tallies = await queries.pattern_tallies(p, names)
-        buckets = await queries.confidence_buckets(p, names)
-        fps = await queries.item_counts(p, "false_positives", names, limit=_TOP_ITEMS)
-        fns = await queries.item_counts(p, "false_negatives", names, limit=_TOP_ITEMS)
+        async with queries.reading(p, "analyse pattern feedback") as read:  # one snapshot for every figure
+            tallies = await read.tallies(names)
+            buckets = await read.buckets(names)
+            # Reading the JSON lists in table order beats index look-ups once the patterns hold a quarter of it.
+            wanted_rows = sum(t.rows for t in tallies.values())
+            scan = names is None or wanted_rows * 4 >= await read.table_rows()
+            fps = await read.item_counts("false_positives", names, limit=_TOP_ITEMS, scan=scan)
+            fns = await read.item_counts("false_negatives", names, limit=_TOP_ITEMS, scan=scan)
         wanted = names if names is not None else sorted(tallies)
         out: list[PatternAnalysis] = []
         for name in wanted:

@@ -154,7 +154,10 @@ sa.Index("ix_pattern_feedback_log_feedback_id", pattern_feedback_log.c.feedback_
 # Covering indexes of the precision/recall aggregations (one pattern's detections; the rows that missed it).
 sa.Index(
     "ix_pattern_feedback_log_detected_scores",
-    *(pattern_feedback_log.c[n] for n in ("detected_pattern", "detected_confidence", "feedback_type", "weight")),
+    *(
+        pattern_feedback_log.c[n]
+        for n in ("detected_pattern", "detected_confidence", "feedback_type", "weight", "user_provided")
+    ),
 )
 sa.Index(
     "ix_pattern_feedback_log_actual_scores",

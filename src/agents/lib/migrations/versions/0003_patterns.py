@@ -1,12 +1,12 @@
 """Pattern feedback: a UUID per feedback row, and covering indexes for the precision/recall aggregations.
 
 ``PatternFeedbackCollector.record_feedback`` returns a UUID (the guide prints it): the new nullable column
-``feedback_id`` holds it, unique (rows written before, or through ``CodegenPersistence.record_pattern_feedback``,
-have none). The analyses aggregate one pattern's rows (``detected_pattern``, ``detected_confidence``,
-``feedback_type``, ``weight``) and the rows that missed it (``actual_pattern``, ``detected_pattern``,
-``feedback_type``, ``weight``); the two indexes hold every column those queries read, so both backends answer
-them from the index alone, whatever the table's size (an index-only scan on PostgreSQL once the visibility map
-is set by (auto)vacuum; a covering-index search on SQLite).
+``feedback_id`` holds it, unique (rows written before, or through
+``CodegenPersistence.record_pattern_feedback``, have none). The analyses aggregate one pattern's rows
+(``detected_pattern``, ``detected_confidence``, ``feedback_type``, ``weight``, ``user_provided``) and the rows
+that missed it (``actual_pattern``, ``detected_pattern``, ``feedback_type``, ``weight``); the two indexes hold
+every column those queries read, so both backends answer them from the index alone (an index-only scan on
+PostgreSQL once the visibility map is set by (auto)vacuum; a covering-index search on SQLite).
 
 Revision ID: 0003_patterns
 Revises: 0002_event_metrics_covering
@@ -35,7 +35,9 @@ def upgrade() -> None:
     """Add ``feedback_id`` (unique) and the two covering indexes."""
     op.add_column(_TABLE, sa.Column("feedback_id", sa.String(36), nullable=True))
     op.create_index(_FEEDBACK_ID, _TABLE, ["feedback_id"], unique=True)
-    op.create_index(_DETECTED, _TABLE, ["detected_pattern", "detected_confidence", "feedback_type", "weight"])
+    op.create_index(
+        _DETECTED, _TABLE, ["detected_pattern", "detected_confidence", "feedback_type", "weight", "user_provided"]
+    )
     op.create_index(_ACTUAL, _TABLE, ["actual_pattern", "detected_pattern", "feedback_type", "weight"])
 
 
