@@ -303,7 +303,7 @@ class PatternFeedbackCollector:
         *,
         target_precision: float | None = None,
     ) -> PatternAnalysis:
-        """Return the :class:`PatternAnalysis` of one pattern (five aggregate queries, whatever its row count)."""
+        """Return the :class:`PatternAnalysis` of one pattern (aggregate queries in one transaction, no rows loaded)."""
         name = _name(pattern_name, "pattern_name")
         [analysis] = await self._analyses([name], _count(min_samples), self._target_or_default(target_precision))
         return analysis
@@ -351,6 +351,7 @@ class PatternFeedbackCollector:
     ) -> dict[str, ThresholdDecision]:
         """Return the threshold ``agents generate`` holds each library pattern to, with the reason."""
         target = self._target_or_default(target_precision)
+        min_samples = _count(min_samples)
         names = list(PATTERN_NAMES)
         async with queries.reading(self._persistence, "sweep pattern confidences") as read:
             buckets = await read.buckets(names)
@@ -373,6 +374,7 @@ class PatternFeedbackCollector:
         rest. ``total_feedback`` is the raw number of scored rows, ``weighted_feedback`` their total weight.
         """
         target = self._target_or_default(target_precision)
+        min_samples = _count(min_samples)
         async with queries.reading(self._persistence, "analyse pattern feedback") as read:
             tallies = await read.tallies()
         detected = {name: t for name, t in tallies.items() if t.rows > 0}
