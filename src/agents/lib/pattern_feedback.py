@@ -303,7 +303,7 @@ class PatternFeedbackCollector:
         *,
         target_precision: float | None = None,
     ) -> PatternAnalysis:
-        """Return the :class:`PatternAnalysis` of one pattern (aggregate queries in one transaction, no rows loaded)."""
+        """Return the :class:`PatternAnalysis` of one pattern (aggregates in one transaction, no rows loaded)."""
         name = _name(pattern_name, "pattern_name")
         [analysis] = await self._analyses([name], _count(min_samples), self._target_or_default(target_precision))
         return analysis
