@@ -22,6 +22,7 @@ from rich.table import Table
 
 from agents import __version__
 from agents._cli import events, monitor
+from agents._cli import feedback as feedback_cli
 from agents._cli.common import log_to_file as _log_to_file
 from agents.lib._events.workflow import EventPublishingHook
 from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
@@ -47,6 +48,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.serve_app, name="serve")
 app.add_typer(events.app, name="events")
+app.add_typer(feedback_cli.app, name="feedback")
 
 _state: dict[str, bool] = {"debug": False}
 _USER_ERRORS = {
@@ -116,10 +118,13 @@ def analyze_command(
     """Analyse a PRD: what the service is, its node types, entities, external systems and requirements."""
     _log_to_file()
     analysis = analyze_prd(prd)
+    planner = feedback_cli.configured_planner()  # patterns, held to the thresholds `agents generate` uses
     if as_json:
-        typer.echo(orjson.dumps(analysis.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+        data = {**analysis.model_dump(mode="json"), "patterns": feedback_cli.detections_json(planner, analysis)}
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     _print_analysis(Console(highlight=False), analysis)
+    feedback_cli.print_patterns(Console(highlight=False), planner.detect(analysis))
 
 
 _STEPS_ORIGIN = {
@@ -254,29 +259,42 @@ def generate_command(
     metrics_on = not no_metrics and settings.enable_metrics
     events_hook = EventPublishingHook(enable_metrics=metrics_on)  # Kafka when configured, else the outbox
     try:
-        result = asyncio.run(
-            generate_microservice(
-                prd,
-                out,
-                node_types=_split_types(node_types),
-                name=name,
-                workers=workers,
-                timeout_seconds=timeout,
-                verify=not no_verify,
-                force=force,
-                enable_metrics=False if no_metrics else None,
-                hooks=[hook, events_hook, MonitoringHook(get_monitoring_system(), read_events=metrics_on)],
-                progress_callback=hook.finished,
+        # pattern detection (thresholds from recorded feedback) and its verification feedback hook
+        result, planner = asyncio.run(
+            feedback_cli.with_patterns(
+                metrics_on,
+                lambda persistence, planner, pattern_hooks: generate_microservice(
+                    prd,
+                    out,
+                    node_types=_split_types(node_types),
+                    name=name,
+                    workers=workers,
+                    timeout_seconds=timeout,
+                    verify=not no_verify,
+                    force=force,
+                    enable_metrics=metrics_on,
+                    persistence=persistence,
+                    hooks=[
+                        hook,
+                        events_hook,
+                        *pattern_hooks,
+                        MonitoringHook(get_monitoring_system(), read_events=metrics_on),
+                    ],
+                    progress_callback=hook.finished,
+                    spec_planner=planner,
+                ),
             )
         )
     finally:
         if hook.started:
             progress.stop()
     if as_json:
-        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        data = {**result.to_dict(), "patterns": feedback_cli.detections_json(planner, result.analysis)}
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
     else:
         console = Console(highlight=False)
         _print_summary(console, result, log_file, database)
+        console.print(escape(feedback_cli.pattern_summary(planner, result.analysis)))
         _print_events(console, events_hook)
         for alert in get_monitoring_system().get_active_alerts():
             colour = "red" if alert.severity.value == "critical" else "yellow"

@@ -12,6 +12,7 @@ import orjson
 import sqlalchemy as sa
 
 from agents import __version__
+from agents.lib import migrations
 from agents.lib.db import create_engine
 from agents.lib.migrations import HEAD_REVISION
 from tests._guide import code_blocks, section
@@ -152,7 +153,9 @@ def test_guide_migration_command_uses_the_agents_env_and_says_which_database(
     argv = [sys.executable, *command.split()[3:]]  # `poetry run python` is our interpreter
     apply = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=120, check=False)
     assert apply.returncode == 0, apply.stderr
-    assert apply.stdout.splitlines() == [named, "applied 0001_initial", f"applied {HEAD_REVISION}"]
+    revisions = sorted(p.stem for p in (Path(migrations.__file__).parent / "versions").glob("0*.py"))
+    assert revisions[-1] == HEAD_REVISION
+    assert apply.stdout.splitlines() == [named, *(f"applied {r}" for r in revisions)]
     assert password not in apply.stdout + apply.stderr
     assert run_async(lambda: _revision(postgres_db_dsn)) == HEAD_REVISION
     assert not (data_dir / "agents.db").exists()  # the embedded SQLite file was not used

@@ -203,7 +203,15 @@ PUBLIC_API: dict[str, set[str]] = {
     "agents.lib.db.stores.generation": {"GenerationSession", "GenerationStore", "generation_row"},
     "agents.lib.db.stores.mixins": {"MixinCompatibility", "MixinStore"},
     "agents.lib.db.stores.outbox": {"OutboxEvent", "OutboxStore"},
-    "agents.lib.db.stores.pattern_feedback": {"PARTIAL_FEEDBACK", "PatternFeedbackRecord", "PatternFeedbackStore"},
+    "agents.lib.db.stores.pattern_feedback": {
+        "AUTOMATIC_WEIGHT",
+        "CREDIT",
+        "FEEDBACK_TYPES",
+        "USER_WEIGHT",
+        "PatternFeedbackRecord",
+        "PatternFeedbackStore",
+        "credit_of",
+    },
     "agents.lib.db.stores.template_cache": {"TemplateCacheDelta", "TemplateCacheStore", "template_cache_row"},
     "agents.lib.migrations": {
         "ADVISORY_LOCK_KEY",
@@ -327,6 +335,7 @@ PUBLIC_API: dict[str, set[str]] = {
     "agents.lib.codegen.builder": {
         "DEFAULT_MIXINS",
         "MixinRecommender",
+        "SpecPlanner",
         "build_node_spec",
         "build_node_specs",
         "plural",
@@ -382,6 +391,20 @@ PUBLIC_API: dict[str, set[str]] = {
         "VERIFY_MARGIN_S",
     },
     "agents.lib.codegen.hooks": {"WorkflowHook", "WorkflowResult", "WorkflowRun"},
+    "agents.lib.pattern_feedback": {
+        "DEFAULT_MIN_SAMPLES",
+        "DEFAULT_TARGET_PRECISION",
+        "FEEDBACK_TYPES",
+        "PATTERN_NAMES",
+        "DetectedPattern",
+        "PatternAnalysis",
+        "PatternFeedback",
+        "PatternFeedbackCollector",
+        "ThresholdDecision",
+        "ThresholdSweep",
+        "detect_pattern",
+        "detect_patterns",
+    },
 }
 
 

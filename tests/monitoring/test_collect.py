@@ -79,7 +79,7 @@ async def seed(p: CodegenPersistence) -> None:
         await p.record_mixin_compatibility("MixinRetry", "MixinTimeout", "COMPUTE", False, "deadline")
     feedback: list[dict[str, Any]] = [
         {"feedback_type": "correct", "user_provided": True, "detected_confidence": 0.9},  # w=2: tp 2
-        {"feedback_type": "incorrect", "detected_confidence": 0.5, "weight": 5.0},  # w=1 (not the column): fp 1
+        {"feedback_type": "incorrect", "detected_confidence": 0.5},  # w=1: fp 1
         {"feedback_type": "partial", "detected_confidence": 0.7},  # tp .5, fp .5
         {"feedback_type": "adjusted", "user_provided": True},  # w=2: tp 1, fp 1
         {"feedback_type": "unrated"},  # not scored

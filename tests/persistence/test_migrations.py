@@ -26,10 +26,10 @@ from agents.lib.migrations import (
 from tests._services.postgres import PASSWORD_ROLE, PostgresService
 
 EXPECTED_TABLES = {t.name for t in ALL_TABLES}
-REVISIONS = ("0001_initial", "0002_event_metrics_covering")
+REVISIONS = ("0001_initial", "0002_event_metrics_covering", "0003_patterns")
 HEAD = REVISIONS[-1]
-APPLIED = "applied 0001_initial\napplied 0002_event_metrics_covering"
-REVERTED = "reverted 0002_event_metrics_covering\nreverted 0001_initial\nnow at base"
+APPLIED = "applied 0001_initial\napplied 0002_event_metrics_covering\napplied 0003_patterns"
+REVERTED = "reverted 0003_patterns\nreverted 0002_event_metrics_covering\nreverted 0001_initial\nnow at base"
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -107,7 +107,7 @@ async def test_covering_index_upgrade_keeps_rows_and_downgrade_restores_indexes(
     """0002 swaps the two event-metric indexes for one covering index, on a table that already has rows."""
     await apply_async(backend_dsn)
     down = await downgrade_async("0001_initial", backend_dsn)
-    assert str(down) == "reverted 0002_event_metrics_covering\nnow at 0001_initial"
+    assert str(down) == "reverted 0003_patterns\nreverted 0002_event_metrics_covering\nnow at 0001_initial"
     assert await _event_indexes(backend_dsn) == {
         "ix_event_processing_metrics_created_at": ["created_at"],
         "ix_event_processing_metrics_type_created": ["event_type", "created_at"],
@@ -124,7 +124,7 @@ async def test_covering_index_upgrade_keeps_rows_and_downgrade_restores_indexes(
     finally:
         await engine.dispose()
     up = await apply_async(backend_dsn)
-    assert str(up) == "applied 0002_event_metrics_covering"
+    assert str(up) == "applied 0002_event_metrics_covering\napplied 0003_patterns"
     assert await _event_indexes(backend_dsn) == {
         "ix_event_processing_metrics_created_summary": [
             "created_at",

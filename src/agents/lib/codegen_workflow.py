@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from agents.lib.codegen.builder import MixinRecommender, build_node_specs
+from agents.lib.codegen.builder import MixinRecommender, SpecPlanner, build_node_specs
 from agents.lib.codegen.engine import TemplateEngine
 from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
@@ -62,17 +62,24 @@ def create_jobs(
     verify: bool = True,
     force: bool = False,
     mixin_recommender: MixinRecommender | None = None,
+    spec_planner: SpecPlanner | None = None,
 ) -> list[GenerationJob]:
     """One :class:`GenerationJob` per node type (default: the analysis's recommended types), specs built now.
 
     Building the specs before any job runs means a spec that cannot be built fails the call (with an
     ``OnexError``) before anything is written. An empty ``node_types`` (as opposed to ``None``) is a
-    VALIDATION_ERROR: there is nothing to generate.
+    VALIDATION_ERROR: there is nothing to generate. ``spec_planner`` (pattern detection) may add node types
+    and refine the specs (:func:`~agents.lib.codegen.builder.build_node_specs`).
     """
     if node_types is not None and not list(node_types):
         raise OnexError("no node types to generate", ErrorCode.VALIDATION_ERROR, {"node_types": []})
     specs = build_node_specs(
-        analysis, node_types, domain=domain, service_name=service_name, mixin_recommender=mixin_recommender
+        analysis,
+        node_types,
+        domain=domain,
+        service_name=service_name,
+        mixin_recommender=mixin_recommender,
+        spec_planner=spec_planner,
     )
     return [
         GenerationJob(
@@ -114,6 +121,7 @@ async def generate_microservice(
     progress_callback: ProgressCallback | None = None,
     mixin_recommender: MixinRecommender | None = None,
     correlation_id: UUID | None = None,
+    spec_planner: SpecPlanner | None = None,
 ) -> WorkflowResult:
     """Generate the microservice ``prd_path`` describes into ``output_dir``; return what was done.
 
@@ -122,7 +130,8 @@ async def generate_microservice(
     replaces node packages that already exist (otherwise that is a CONFLICT). With ``enable_metrics`` (default:
     the ``ENABLE_METRICS`` setting) the run is recorded through ``persistence`` (default: a
     :class:`CodegenPersistence` on the configured database, the embedded SQLite file unless configured);
-    without it nothing is written to the database. ``hooks`` observe it. Raises ``OnexError`` for a PRD that
+    without it nothing is written to the database. ``hooks`` observe it; ``spec_planner`` (pattern detection)
+    shapes the specs. Raises ``OnexError`` for a PRD that
     cannot be read or names nothing to build, for unknown or no node types, for existing nodes without
     ``force``, and when every node failed; otherwise returns the result, whose ``success`` says whether every
     node passed.
@@ -157,6 +166,7 @@ async def generate_microservice(
                 verify=verify,
                 force=force,
                 mixin_recommender=mixin_recommender,
+                spec_planner=spec_planner,
             )
             if not force:
                 _refuse_existing(Path(output_dir), jobs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
 from agents.lib.codegen.spec import (
@@ -28,10 +29,27 @@ from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
 from agents.lib.prd_analyzer import PRDAnalysis
 
-__all__ = ["DEFAULT_MIXINS", "MixinRecommender", "build_node_spec", "build_node_specs", "plural"]
+__all__ = ["DEFAULT_MIXINS", "MixinRecommender", "SpecPlanner", "build_node_spec", "build_node_specs", "plural"]
 
 MixinRecommender = Callable[[NodeType, Sequence[str]], Sequence[str]]
 """``(node_type, required capabilities) -> mixin names``; the seam the mixin learner plugs into."""
+
+
+class SpecPlanner(Protocol):
+    """The seam pattern detection plugs into (``agents.lib._patterns.plan.PatternPlanner``).
+
+    ``node_types`` may add node types to the ones the analysis recommends (it is not asked when the caller
+    chose the node types); ``refine`` returns each built spec, changed where a detected pattern maps to code.
+    """
+
+    def node_types(self, analysis: PRDAnalysis, wanted: Sequence[str]) -> Sequence[str]:
+        """Return the node types to build, given the recommended ones."""
+        ...
+
+    def refine(self, analysis: PRDAnalysis, spec: NodeSpec) -> NodeSpec:
+        """Return ``spec``, or a new validated spec with the detected patterns' code."""
+        ...
+
 
 DEFAULT_MIXINS: dict[str, tuple[str, ...]] = {
     "EFFECT": (
@@ -265,11 +283,18 @@ def build_node_specs(
     domain: str | None = None,
     service_name: str | None = None,
     mixin_recommender: MixinRecommender | None = None,
+    spec_planner: SpecPlanner | None = None,
 ) -> list[NodeSpec]:
-    """Return one spec per node type (default: the analysis's recommended node types), in that order."""
+    """Return one spec per node type (default: the analysis's recommended node types), in that order.
+
+    A ``spec_planner`` (pattern detection) may add node types when ``node_types`` is not given, and refines
+    every spec.
+    """
     wanted = [str(t).upper() for t in (node_types or analysis.recommended_node_types)]
+    if spec_planner is not None and not node_types:
+        wanted = [str(t).upper() for t in spec_planner.node_types(analysis, wanted)]
     wanted = list(dict.fromkeys(wanted))
-    return [
+    specs = [
         build_node_spec(
             analysis,
             t,
@@ -279,3 +304,6 @@ def build_node_specs(
         )
         for t in wanted
     ]
+    if spec_planner is not None:
+        specs = [spec_planner.refine(analysis, spec) for spec in specs]
+    return specs

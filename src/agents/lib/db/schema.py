@@ -134,9 +134,14 @@ pattern_feedback_log = sa.Table(
     sa.Column("weight", sa.Float(), nullable=False, server_default="1.0"),
     sa.Column("context", JSONType, nullable=True),
     _created_at(),
+    sa.Column("feedback_id", sa.String(36), nullable=True),
     sa.CheckConstraint("weight >= 0", name="weight_non_negative"),
 )
-"""One piece of feedback on a detected pattern (user-provided feedback carries more weight)."""
+"""One piece of feedback on a detected pattern (user-provided feedback carries more weight).
+
+``feedback_id`` is the UUID :meth:`agents.lib.pattern_feedback.PatternFeedbackCollector.record_feedback` returns
+(``NULL`` for rows written without one).
+"""
 
 sa.Index(
     "ix_pattern_feedback_log_pattern_created",
@@ -145,6 +150,19 @@ sa.Index(
 )
 sa.Index("ix_pattern_feedback_log_created_at", pattern_feedback_log.c.created_at)
 sa.Index("ix_pattern_feedback_log_session_id", pattern_feedback_log.c.session_id)
+sa.Index("ix_pattern_feedback_log_feedback_id", pattern_feedback_log.c.feedback_id, unique=True)
+# Covering indexes of the precision/recall aggregations (one pattern's detections; the rows that missed it).
+sa.Index(
+    "ix_pattern_feedback_log_detected_scores",
+    *(
+        pattern_feedback_log.c[n]
+        for n in ("detected_pattern", "detected_confidence", "feedback_type", "weight", "user_provided")
+    ),
+)
+sa.Index(
+    "ix_pattern_feedback_log_actual_scores",
+    *(pattern_feedback_log.c[n] for n in ("actual_pattern", "detected_pattern", "feedback_type", "weight")),
+)
 
 generation_performance_metrics = sa.Table(
     "generation_performance_metrics",

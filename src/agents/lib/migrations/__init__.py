@@ -9,7 +9,7 @@ The revision scripts live in this package (``versions/``), so they ship with the
 in code and needs no ``alembic.ini``.
 
 ``apply`` is idempotent and reports what it did (``applied 0001_initial``, ``applied 0002_event_metrics_covering``,
-``already at head 0002_event_metrics_covering``).
+``already at head 0003_patterns``).
 Two processes may run it at once: on PostgreSQL the upgrade runs inside one transaction holding
 ``pg_advisory_xact_lock(ADVISORY_LOCK_KEY)``; on SQLite it holds an exclusive ``flock`` on a lock file beside the
 database file.
@@ -64,7 +64,7 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 """Directory of the Alembic environment (``env.py``) and the revision scripts (``versions/``)."""
 
-HEAD_REVISION = "0002_event_metrics_covering"
+HEAD_REVISION = "0003_patterns"
 """The newest revision shipped with this version of the package."""
 
 ADVISORY_LOCK_KEY = 0x6167656E_7473

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agents.lib.db.schema import pattern_feedback_log
 from agents.lib.db.stores.base import Store
@@ -24,7 +26,15 @@ from agents.lib.db.values import (
     timestamp,
 )
 
-__all__ = ["PARTIAL_FEEDBACK", "PatternFeedbackRecord", "PatternFeedbackStore"]
+__all__ = [
+    "AUTOMATIC_WEIGHT",
+    "CREDIT",
+    "FEEDBACK_TYPES",
+    "USER_WEIGHT",
+    "PatternFeedbackRecord",
+    "PatternFeedbackStore",
+    "credit_of",
+]
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,21 @@ class PatternFeedbackRecord:
     created_at: datetime
 
 
-PARTIAL_FEEDBACK = ("partial", "adjusted")
-"""Feedback types that count half a true positive and half a false positive."""
+FEEDBACK_TYPES: tuple[str, ...] = ("correct", "incorrect", "partial", "adjusted")
+"""The feedback types that are scored (docs/patterns.md, "Precision and recall": the project's one definition)."""
+
+CREDIT: dict[str, float] = {"correct": 1.0, "incorrect": 0.0, "partial": 0.5, "adjusted": 0.5}
+"""True-positive credit of each feedback type (the rest of the row's weight is a false positive)."""
+
+USER_WEIGHT = 2.0
+"""Weight of user-provided feedback (the ``weight`` column of its rows)."""
+AUTOMATIC_WEIGHT = 1.0
+"""Weight of automatic feedback (verification outcomes, ML suggestions)."""
+
+
+def credit_of(feedback_type: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """Return the SQL true-positive credit of a row (``NULL`` for an unscored feedback type)."""
+    return sa.case(*((feedback_type == name, sa.literal(value)) for name, value in CREDIT.items()), else_=None)
 
 
 class PatternFeedbackStore(Store):
@@ -136,19 +159,16 @@ class PatternFeedbackStore(Store):
             return list((await conn.execute(stmt)).scalars().all())
 
     async def precision_summary(self, window_minutes: float = 60) -> dict[str, Any]:
-        """Summarize the window's feedback with the weighted precision (docs/patterns.md, "Precision").
+        """Summarize the window's feedback with the weighted precision (docs/patterns.md, "Precision and recall").
 
-        Precision is ``sum(w * tp) / sum(w * (tp + fp))`` with ``w = 2`` for user-provided feedback and 1
-        otherwise (not the ``weight`` column, so one definition holds everywhere). ``correct`` is one true
-        positive, ``incorrect`` one false positive, ``partial`` and ``adjusted`` half of each; other feedback
-        types are not scored. ``scored_feedback`` counts the rows that were scored (raw count).
+        Precision is ``sum(w * credit) / sum(w)`` over the scored rows, ``w`` the row's weight (2 for
+        user-provided feedback, 1 otherwise) and ``credit`` by :data:`CREDIT`; other feedback types are not
+        scored. The per-type counts are raw row counts; ``scored_feedback`` counts the rows that were scored.
         """
         f = pattern_feedback_log
         kind = f.c.feedback_type
-        half = kind.in_(PARTIAL_FEEDBACK)
-        tp = sa.case((kind == "correct", 1.0), (half, 0.5), else_=0.0)
-        fp = sa.case((kind == "incorrect", 1.0), (half, 0.5), else_=0.0)
-        w = sa.case((f.c.user_provided, 2.0), else_=1.0)
+        credit = credit_of(kind)
+        scored = kind.in_(FEEDBACK_TYPES)
 
         def count_of(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
             return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
@@ -156,12 +176,9 @@ class PatternFeedbackStore(Store):
         stmt = sa.select(
             sa.func.count(),
             sa.func.count(sa.distinct(f.c.detected_pattern)),
-            sa.func.coalesce(sa.func.sum(w * tp), 0.0),
-            sa.func.coalesce(sa.func.sum(w * (tp + fp)), 0.0),
-            count_of(kind == "correct"),
-            count_of(kind == "incorrect"),
-            count_of(kind == "partial"),
-            count_of(kind == "adjusted"),
+            sa.func.coalesce(sa.func.sum(f.c.weight * credit), 0.0),
+            sa.func.coalesce(sa.func.sum(sa.case((scored, f.c.weight), else_=0.0)), 0.0),
+            *(count_of(kind == name) for name in FEEDBACK_TYPES),
             count_of(f.c.user_provided),
             sa.func.avg(f.c.detected_confidence),
         ).where(f.c.created_at >= cutoff(window_minutes))
@@ -181,3 +198,22 @@ class PatternFeedbackStore(Store):
             "user_provided": int(users),
             "avg_confidence": 0.0 if confidence is None else float(confidence),
         }
+
+    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert feedback rows in one transaction (``rows`` hold column values, validated by the caller)."""
+        if not rows:
+            return
+        async with self.db.begin("record pattern feedback") as conn:
+            await conn.execute(sa.insert(pattern_feedback_log), [dict(r) for r in rows])
+
+    @asynccontextmanager
+    async def reading(self, action: str) -> AsyncIterator[AsyncConnection]:
+        """Yield a connection on one transaction for a set of aggregate reads (one snapshot).
+
+        On PostgreSQL the transaction turns JIT compilation off: it costs ~15 ms per query once the table
+        passes ~100k rows, more than these aggregates gain from it.
+        """
+        async with self.db.begin(action) as conn:
+            if self.db.backend == "postgresql":
+                await conn.execute(sa.text("SET LOCAL jit = off"))
+            yield conn
