@@ -544,3 +544,18 @@ def test_memory_sink_keeps_lines_in_order_and_clears() -> None:
         assert memory.records == []
     finally:
         remove_sink(memory)
+
+
+def test_numbers_of_subclasses_of_float_and_int_stay_numbers(sink: CollectingSink) -> None:
+    """A float subclass (the template cache's time_saved_ms) and an int subclass are logged as JSON numbers."""
+
+    class Ms(float):
+        pass
+
+    class Count(int):
+        pass
+
+    get_logger("meta").info("cache", metadata={"time_saved_ms": Ms(0.0123), "hits": Count(7)})
+    metadata = sink.records[0]["metadata"]
+    assert metadata == {"time_saved_ms": 0.0123, "hits": 7}
+    assert type(metadata["time_saved_ms"]) is float

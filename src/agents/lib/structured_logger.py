@@ -176,6 +176,8 @@ def _default(obj: Any) -> Any:
         return bytes(obj).decode("utf-8", "backslashreplace")
     if isinstance(obj, timedelta):
         return obj.total_seconds()
+    if isinstance(obj, float):  # a float subclass (orjson encodes only exact floats), e.g. time_saved_ms
+        return float(obj)
     if isinstance(obj, BaseException):
         return f"{type(obj).__name__}: {obj}"
     model_dump = getattr(obj, "model_dump", None)
