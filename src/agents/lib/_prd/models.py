@@ -353,8 +353,8 @@ class RuleOperator(StrEnum):
 class RuleFormat(StrEnum):
     """The formats a :attr:`RuleKind.FORMAT` rule names.
 
-    ``digits``, ``letters`` and ``alphanumeric`` are character classes whose length the rule's operator and
-    values give (``8 digits``: ``eq [8]``); the others are standard formats (``currency_code`` is ISO 4217's
+    ``digits``, ``letters``, ``alphanumeric``, ``upper_alphanumeric`` (capital letters and digits) and ``hex``
+    are character classes whose length the rule's operator and values give (``8 digits``: ``eq [8]``); the others are standard formats (``currency_code`` is ISO 4217's
     three capital letters, ``country_code`` ISO 3166-1 alpha-2, ``phone`` E.164).
     """
 
@@ -368,6 +368,8 @@ class RuleFormat(StrEnum):
     DIGITS = "digits"
     LETTERS = "letters"
     ALPHANUMERIC = "alphanumeric"
+    UPPER_ALPHANUMERIC = "upper_alphanumeric"
+    HEX = "hex"
 
 
 class RuleValue(_Frozen):
@@ -387,6 +389,8 @@ _EXPR_ARITY: dict[str, tuple[int, int]] = {
     "field": (0, 0),
     "input": (0, 0),
     "const": (0, 0),
+    "now": (0, 0),
+    "today": (0, 0),
     "add": (2, 2),
     "sub": (2, 2),
     "mul": (2, 2),
@@ -403,13 +407,15 @@ class RuleExpr(_Frozen):
     """A node of a rule's arithmetic, a tree the generator renders (never code text).
 
     ``field``: the field ``name`` of ``entity``; ``input``: a value the PRD names that is no field, a parameter
-    called ``name`` (``days_overdue``); ``const``: ``value``; ``add``/``sub``/``mul``/``div``: two ``args``;
+    called ``name`` (``days_overdue``); ``const``: ``value``; ``now`` / ``today``: the current time / date; ``add``/``sub``/``mul``/``div``: two ``args``;
     ``percent_of``: ``args[0]`` percent of ``args[1]`` (``args[0] / 100 * args[1]``); ``min``/``max``: two or
     more ``args``; ``round``: ``args[0]`` rounded half-up to ``digits`` decimals; ``sum``: ``args[0]`` summed
     over the records of ``entity`` (the line items of an invoice).
     """
 
-    op: Literal["field", "input", "const", "add", "sub", "mul", "div", "percent_of", "min", "max", "round", "sum"]
+    op: Literal[
+        "field", "input", "const", "now", "today", "add", "sub", "mul", "div", "percent_of", "min", "max", "round", "sum"
+    ]
     name: str = ""
     entity: str | None = None
     value: RuleValue | None = None
