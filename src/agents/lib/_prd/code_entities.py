@@ -18,11 +18,11 @@ from agents.lib._prd.drafts import (
     name_from_context,
 )
 from agents.lib._prd.models import EntityField, FieldType
-from agents.lib._prd.parse import Block, Section
+from agents.lib._prd.parse import API, DATA_MODEL, OTHER, TECHNICAL, Block, Section
 from agents.lib._prd.text import singular
 from agents.lib.naming import pascal_case, split_words
 
-__all__ = ["read_json", "read_sql", "read_typescript"]
+__all__ = ["read_json", "read_sql", "read_typescript", "section_entity"]
 
 _TS_MEMBER_RE = re.compile(r"(?:readonly[ \t]+)?([A-Za-z_$][\w$]{0,63})(\?)?[ \t]*:[ \t]*([^;,\n]{1,200})")
 _JSON_KEY_RE = re.compile(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"[ \t]*:[ \t]*(\S)')
@@ -241,16 +241,43 @@ def read_json(block: Block, section: Section, ents: EntityDrafts, known: set[str
         )
 
 
+_TITLE_KINDS = frozenset({DATA_MODEL, OTHER, TECHNICAL, API})
+
+
+def section_entity(section: Section) -> str | None:
+    """The entity a section's title names (``### Invoice``, ``## Reading format``), for a table or example in it.
+
+    Only data model, API, technical and untitled-kind sections name entities this way: a security section's
+    "XSS prevention" or a story's title is no entity.
+    """
+    if section.own_kind is not None or section.level == 0 or section.kind not in _TITLE_KINDS:
+        return None
+    return entity_name(section.title)
+
+
 def _json_name(block: Block, section: Section, known: set[str]) -> str | None:
     context = block.context or ""
-    for word in split_words(context):
-        candidate = pascal_case(singular(word.lower()))
-        if candidate in known:
-            return candidate
-    name = name_from_context(context)
-    if name is None and section.own_kind is None and section.level > 0:
-        name = entity_name(section.title)
+    comment = _leading_comment(block.text)
+    for text in (comment, context):
+        for word in split_words(text)[:12]:
+            candidate = pascal_case(singular(word.lower()))
+            if candidate in known:
+                return candidate
+    name = name_from_context(comment) if comment else None
+    if name is None:
+        name = name_from_context(context)
+    if name is None:
+        name = section_entity(section)
     return name
+
+
+def _leading_comment(code: str) -> str:
+    """The text of a ``//`` or ``#`` comment on the first line of a code block."""
+    first = code.lstrip().split("\n", 1)[0].strip()
+    for marker in ("//", "#", "/*"):
+        if first.startswith(marker):
+            return first[len(marker) :].strip(" */")
+    return ""
 
 
 # -- TypeScript --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from agents.lib._prd.models import Entity, Lifecycle, StateTransition
-from agents.lib._prd.parse import IGNORED, OUT_OF_SCOPE, Block, Document, Section
+from agents.lib._prd.parse import Block, Document, Section, describes_behaviour
 from agents.lib._prd.text import ARROW_RE, sentences, tokens, word_set
 from agents.lib.naming import fold_apostrophes, is_safe_identifier, snake_case
 
@@ -56,7 +56,13 @@ _THROUGH_RE = re.compile(
     r"\blifecycle\s*:)\s+(?:the\s+)?(?:following\s+)?(?:states|statuses|stages|status)?\s*:?\s*"
     r"(?P<list>[a-z0-9_ ]+(?:\s*,\s*[a-z0-9_ ]+)*)"
 )
-_CAN_BE_RE = re.compile(r"\bcan\s+(?:also\s+|only\s+)?be\s+(?P<state>[a-z]+(?:ed|en|lled))\s+(?P<rest>.*)")
+_CAN_BE_RE = re.compile(r"\bcan\s+(?:also\s+|only\s+)?be\s+(?P<state>[a-z]+(?:ed|en|wn|lled))\s+(?P<rest>.*)")
+# "a paid order can be refunded": the state before the noun is the one it leaves
+_STATE_NOUN_CAN_BE_RE = re.compile(
+    r"\b(?:a|an|the|any)\s+(?P<src>[a-z_]+)\s+[a-z]+\s+can\s+(?:also\s+|only\s+)?be\s+"
+    r"(?P<state>[a-z]+(?:ed|en|wn|lled))\s*(?:[.;]|$|,\s*which\s+(?:moves|puts|sets|returns|sends)\s+it\s+"
+    r"(?:back\s+)?(?:to|in|into)\s+(?:the\s+)?(?:status\s+|state\s+)?(?P<dst>[a-z_]+))"
+)
 _WHILE_RE = re.compile(
     r"^(?:only\s+)?(?:while|when|from|if|in)\s+(?:it\s+is\s+|they\s+are\s+|still\s+)*(?:in\s+)?(?:the\s+)?"
     r"(?:status(?:es)?\s+|states?\s+)?(?:of\s+)?(?P<list>[a-z0-9_ ,]+)"
@@ -263,6 +269,10 @@ def _sentence_facts(sentence: str, facts: _Facts, section: Section, state_sectio
         listed = _split_states(re.split(r"[;.:(]", through.group("list"))[0])
         if len(listed) >= 2:
             facts.chain(listed, evidence, section)
+    for m in itertools.islice(_STATE_NOUN_CAN_BE_RE.finditer(text), 4):
+        source, target = _state(m.group("src")), _state(m.group("dst") or m.group("state"))
+        if source is not None and target is not None and m.group("state") not in _NOT_A_STATE_VERB:
+            facts.extras.append(_Extra(target, [source], evidence, facts.next_order(section)))
     for m in itertools.islice(_CAN_BE_RE.finditer(text), 8):
         target = _state(m.group("state"))
         if target is None or m.group("state") in _NOT_A_STATE_VERB:
@@ -328,7 +338,7 @@ def _declared_item(text: str) -> str | None:
 def _collect(doc: Document) -> _Facts:
     facts = _Facts()
     for section in doc.sections:
-        if section.kind in (IGNORED, OUT_OF_SCOPE):
+        if not describes_behaviour(section):
             continue
         state_section = bool(_STATE_HEADING_WORDS.intersection(tokens(section.title))) or (
             "life cycle" in section.title.lower()
@@ -385,10 +395,11 @@ def _entity_for(evidence: str, entities: Sequence[Entity]) -> str | None:
     words = tokens(evidence)
     joined = f" {' '.join(words)} "
     for entity in entities:
-        snake = snake_case(entity.name).replace("_", " ")
-        for form in (snake, f"{snake}s", f"{snake}es"):
-            if f" {form} " in joined:
-                return entity.name
+        for spelling in dict.fromkeys((entity.name, entity.alias or entity.name)):
+            snake = snake_case(spelling).replace("_", " ")
+            for form in (snake, f"{snake}s", f"{snake}es"):
+                if f" {form} " in joined:
+                    return entity.name
     return None
 
 

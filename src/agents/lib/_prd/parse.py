@@ -20,6 +20,7 @@ __all__ = [
     "Section",
     "classify_heading",
     "clean_heading",
+    "describes_behaviour",
     "parse_document",
     "strip_inline",
 ]
@@ -120,6 +121,31 @@ _HEADING_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "glossary",
             "faq",
             "document control",
+            # how the PRD's authors build and ship it, and their own to-do: not the product's behaviour
+            "ci cd",
+            "ci",
+            "continuous integration",
+            "continuous delivery",
+            "continuous deployment",
+            "build pipeline",
+            "how we build",
+            "testing strategy",
+            "test strategy",
+            "test plan",
+            "rollout plan",
+            "release process",
+            "development process",
+            "launch plan",
+            "migration plan",
+            "delivery plan",
+            "project plan",
+            "future phases",
+            "project phases",
+            "to do",
+            "todo",
+            "todos",
+            "action items",
+            "backlog",
         ),
     ),
     (
@@ -342,6 +368,22 @@ def classify_heading(text: str) -> str | None:
             if hit is not None and (best is None or hit[0] < best[0]):
                 best = hit
     return best[1] if best is not None else None
+
+
+_UI_WORDS = frozenset(
+    "journey journeys ui ux screen screens wireframe wireframes mockup mockups storyboard onboarding".split()
+)
+
+
+def describes_behaviour(section: Section) -> bool:
+    """Whether a section may describe what the product does (its workflow, its states).
+
+    Not: ignored and out-of-scope sections (roadmaps, next steps, CI/CD, to-do lists, future work), and user
+    interface journeys or screens (``## User journeys``, ``### Onboarding screens``), at any depth.
+    """
+    if section.kind in (IGNORED, OUT_OF_SCOPE):
+        return False
+    return not any(_UI_WORDS.intersection(tokens(s.title)) for s in [section, *section.ancestors()])
 
 
 def _front_matter(lines: list[str], warnings: list[str]) -> tuple[dict[str, Any], int]:
