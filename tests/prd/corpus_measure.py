@@ -78,9 +78,24 @@ def rule_matches(want: dict[str, Any], got: Rule) -> bool:
 
 
 def _match(wanted: list[dict[str, Any]], found: tuple[Rule, ...]) -> dict[int, int]:
-    """A maximum matching of expected rules to found rules (augmenting paths; the lists are small)."""
-    edges = [[j for j, rule in enumerate(found) if rule_matches(want, rule)] for want in wanted]
+    """A maximum matching of expected rules to found rules (augmenting paths; the lists are small).
+
+    A rule the PRD states fully is matched first to a codeable rule and a hook to a hook; only what is left is
+    matched across (a codeable rule found as a hook, or a hook found as codeable: an over-claim).
+    """
+    strict = [
+        [j for j, rule in enumerate(found) if rule_matches(want, rule) and rule.codeable is want.get("codeable", True)]
+        for want in wanted
+    ]
+    loose = [[j for j, rule in enumerate(found) if rule_matches(want, rule)] for want in wanted]
     owner: dict[int, int] = {}
+    for edges in (strict, loose):
+        _augment_all(edges, owner)
+    return {i: j for j, i in owner.items()}
+
+
+def _augment_all(edges: list[list[int]], owner: dict[int, int]) -> None:
+    matched = set(owner.values())
 
     def augment(i: int, seen: set[int]) -> bool:
         for j in edges[i]:
@@ -92,9 +107,9 @@ def _match(wanted: list[dict[str, Any]], found: tuple[Rule, ...]) -> dict[int, i
                 return True
         return False
 
-    for i in range(len(wanted)):
-        augment(i, set())
-    return {i: j for j, i in owner.items()}
+    for i in range(len(edges)):
+        if i not in matched:
+            augment(i, set())
 
 
 @dataclass

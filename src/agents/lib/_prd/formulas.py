@@ -34,6 +34,7 @@ _MONEY_OR_RATE = word_set("%") | frozenset(
     u for u in ("EUR", "USD", "GBP", "SEK", "CHF", "NOK", "DKK", "PLN", "JPY", "AUD", "CAD")
 )
 _MAX_INPUT_WORDS = 4
+_RESULT_UNITS = word_set("kwh grams kg kcal eur gbp usd sek days hours minutes seconds percent cents pence km")
 
 
 @dataclass
@@ -221,6 +222,17 @@ class _Parser:
     def resolve(self, words: list[Tok], counting: bool) -> RuleExpr:
         mentions = self.index.field_mentions(words)
         whole = [m for group in mentions for m in group if m.start == 0 and m.end == len(words)]
+        if not whole:
+            # "the bill amount", "the invoice amount": an entity's name, then one of its fields
+            for owner in self.index.entity_mentions(words):
+                if owner.start == 0:
+                    whole = [
+                        m
+                        for group in mentions
+                        for m in group
+                        if m.start == owner.end and m.end == len(words) and m.entity == owner.entity
+                    ]
+                    break
         if counting and not whole:
             stem = singular(words[-1].low)
             for candidate in (f"{stem}_count", f"{words[-1].low}", f"number_of_{words[-1].low}"):
@@ -259,7 +271,7 @@ class _Parser:
             if digits is not None:
                 expr = RuleExpr(op="round", digits=digits, args=(expr,))
                 continue
-            if self.peek() == "in" and self.pos + 1 < len(self.toks):  # "in kWh": the unit of the result
+            if self.peek() == "in" and self.peek(1) in _RESULT_UNITS:  # "in kWh": the unit of the result
                 self.unit = self.toks[self.pos + 1].text
                 self.pos += 2
                 continue

@@ -35,6 +35,7 @@ _TOKEN_RE = re.compile(
     r"|(?P<sym><=|>=|!=|==|[\u2264\u2265\u2260<>=+*/\u00d7\u00f7%\u20ac$\u00a3\u00b2-])"
     r"|(?P<punct>[,;:()\[\]\"'.?!])"
 )
+_NUMBER_DASH_WORD_RE = re.compile(r"(\d)-(?=[A-Za-z])")
 _NUMBER_WORDS = {
     "zero": 0,
     "one": 1,
@@ -117,6 +118,7 @@ def tokenize(text: str) -> list[Tok]:
     """Split a sentence into tokens; ``E.164`` becomes one word, ``8-digit`` a number and a word."""
     text = fold_apostrophes(text).replace("E.164", "E164").replace("e.164", "e164")
     text = text.replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", " - ")
+    text = _NUMBER_DASH_WORD_RE.sub(r"\1 ", text)  # "8-digit", "32-character": a number and a word
     out: list[Tok] = []
     for m in _TOKEN_RE.finditer(text[:2000]):
         kind = m.lastgroup or "punct"
@@ -208,9 +210,11 @@ def quantities(toks: Sequence[Tok]) -> list[Quantity]:
 
 # -- where entities and fields are named ---------------------------------------------------------------------------
 _UNIT_WORDS = word_set(
-    "kmh kph mph kg g grams gram km kwh mb gb ms pct percent eur usd gbp sek days day seconds minutes hours "
-    "months weeks years nights cents"
+    "kmh kph mph kg g grams gram km kwh mb gb ms pct percent eur usd gbp sek days day seconds second minutes minute "
+    "hours hour months month weeks week years year nights night cents cent"
 )
+# words a field's name may end with that a sentence leaves out: "the destination must be a valid URL"
+_FORMAT_WORDS = word_set("url uri email address")
 _TIME_SUFFIX = {"at": ("at", "time", "timestamp", "date", "on"), "on": ("on", "date", "day")}
 _REF_SUFFIX = word_set("id ids code name key number no ref")
 _ABBREVIATIONS = {
@@ -227,6 +231,8 @@ _ABBREVIATIONS = {
     "e": "e",
 }
 _SKIP_INSIDE = word_set("a an the of its their his her")
+# a field called "at" or "to" is never found by those words in a sentence
+_NOT_FIELD_WORDS = word_set("a an the at on in of to by for from is are be as or and")
 _PREPOSITIONS = word_set("by of at on to from in for")
 
 
@@ -270,7 +276,9 @@ class FieldIndex:
             for f in entity.fields:
                 self._add_field(entity.name, f.name, f.alias)
         self.entity_words.sort(key=lambda item: -len(item[0]))
-        self.keys.sort(key=lambda k: (-len(k.words), k.entity, k.field))
+        order = {name: n for n, name in enumerate(self.entities)}
+        self.keys = [k for k in self.keys if not set(k.words) <= _NOT_FIELD_WORDS]
+        self.keys.sort(key=lambda k: (-len(k.words), order[k.entity]))
 
     def _add_field(self, entity: str, name: str, alias: str | None) -> None:
         for spelling in dict.fromkeys((name, snake_case(alias or name, "value"))):
@@ -284,6 +292,9 @@ class FieldIndex:
             core = tuple(w for w in stems if w not in _UNIT_WORDS)
             if core and core != stems:
                 self.keys.append(_FieldKey(entity, name, core, (), False))
+            plain = tuple(w for w in core if w not in _FORMAT_WORDS)
+            if plain and plain != core:
+                self.keys.append(_FieldKey(entity, name, plain, (), False))
             bare = tuple(w for w in core if w not in _PREPOSITIONS)
             if bare and bare != core and len(bare) >= 1:
                 self.keys.append(_FieldKey(entity, name, bare, (), False))

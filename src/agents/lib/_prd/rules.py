@@ -11,7 +11,7 @@ holds is in docs/codegen.md ("Rules").
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from agents.lib._prd.formulas import has_arithmetic, parse_formula
@@ -28,7 +28,7 @@ from agents.lib._prd.models import (
     RuleValue,
     UserStory,
 )
-from agents.lib._prd.parse import IGNORED, NFR, OUT_OF_SCOPE, SUCCESS, Document
+from agents.lib._prd.parse import API, DATA_MODEL, GOALS, OTHER, OVERVIEW, PREAMBLE, TECHNICAL, Document
 from agents.lib._prd.rule_text import (
     TIME_UNITS,
     FieldIndex,
@@ -38,6 +38,7 @@ from agents.lib._prd.rule_text import (
     is_reference_word,
     quantities,
     tokenize,
+    unit_at,
 )
 from agents.lib._prd.text import sentences, singular, word_set
 from agents.lib.naming import snake_case
@@ -45,6 +46,7 @@ from agents.lib.naming import snake_case
 __all__ = ["FieldNote", "extract_rules"]
 
 _MAX_RULES = 200
+_ONE_FIELD_KINDS = frozenset({RuleKind.RANGE, RuleKind.LENGTH, RuleKind.ENUM, RuleKind.FORMAT})
 _NUMERIC = frozenset({FieldType.INT, FieldType.FLOAT, FieldType.DECIMAL})
 _TIMES = frozenset({FieldType.DATE, FieldType.DATETIME})
 
@@ -62,12 +64,13 @@ _CUES: list[tuple[tuple[str, ...], RuleOperator]] = sorted(
             (
                 RuleOperator.LE,
                 "less than or equal to|equal to or less than|at most|no more than|not more than|up to|"
-                "a maximum of|maximum of|maximum|max|capped at|limited to|not exceed|never exceed|exceed|"
-                "not exceeding|no greater than|no higher than|at or below|no later than|<=|\u2264",
+                "a maximum of|maximum of|maximum|max|capped at|limited to|no greater than|no higher than|at or below|"
+                "no later than|<=|\u2264",
             ),
             (
                 RuleOperator.GT,
-                "greater than|more than|larger than|higher than|above|over|older than|later than|>",
+                "greater than|more than|larger than|higher than|above|over|older than|later than|exceed|exceeds|"
+                "exceeding|>",
             ),
             (RuleOperator.LT, "less than|fewer than|lower than|smaller than|below|under|younger than|<"),
             (RuleOperator.EQ, "exactly|equal to|equals|="),
@@ -78,6 +81,8 @@ _CUES: list[tuple[tuple[str, ...], RuleOperator]] = sorted(
     ],
     key=lambda item: -len(item[0]),
 )
+# cue words that are also adjectives ("the maximum speed", "over the weekend"): only a number may follow them
+_NUMBER_ONLY_CUES = word_set("maximum minimum max min above over under below")
 _POST_CUES = {("or", "more"): RuleOperator.GE, ("or", "above"): RuleOperator.GE, ("or", "older"): RuleOperator.GE}
 _POST_CUES |= {("or", "over"): RuleOperator.GE, ("or", "less"): RuleOperator.LE, ("or", "fewer"): RuleOperator.LE}
 _POST_CUES |= {("or", "under"): RuleOperator.LE, ("or", "younger"): RuleOperator.LE}
@@ -100,6 +105,7 @@ _FLIP = {
     RuleOperator.EQ: RuleOperator.NE,
 }
 _NEGATIONS = word_set("not cannot never no")
+_ORDERING = frozenset({RuleOperator.GT, RuleOperator.LT, RuleOperator.GE, RuleOperator.LE})
 _MODALS = word_set("must shall should may can cannot will would need needs")
 _VERBS = _MODALS | word_set(
     "is are be was were has have holds hold lasts last serves serve costs cost requires require receives receive "
@@ -154,6 +160,11 @@ _PATTERN_CUES = (("followed", "by"), ("follows",), ("follow",), ("matches",), ("
 _AT_A_TIME = ("at", "a", "time")
 _SKIPPABLE = word_set("the a an its their his her this that each every any")
 _COPULA = word_set("is are be equals")
+# words that are never one of an enumeration's values: "positive and at most", "greater than or equal"
+_NOT_VALUES = word_set(
+    "at most least positive negative between greater less more fewer than equal above below under over up "
+    "within after before valid unique not no only per from to exactly maximum minimum max min"
+)
 
 
 @dataclass
@@ -221,19 +232,27 @@ class _Clause:
         self.qty = {q.start: q for q in quantities(toks)}
         self.format_spans: list[tuple[int, int, RuleFormat]] = []
         taken: set[int] = set()
+        verb = next((k for k, w in enumerate(self.low) if w in _VERBS), len(self.low))
+        fixed_subject = bool(fixed[1])
         for i in range(len(toks)):
             for words, fmt in _FORMAT_NOUNS:
-                if tuple(self.low[i : i + len(words)]) == words and not any(a <= i < b for a, b, _ in self.format_spans):
-                    valid = "valid" in self.low[max(0, i - 4) : i] or self.low[i + len(words) : i + len(words) + 1] == [
-                        "format"
-                    ]
-                    cue = valid or self._after_copula(i) or self._in_parentheses(i) or fmt is RuleFormat.PHONE
-                    if fmt in (RuleFormat.CURRENCY_CODE, RuleFormat.COUNTRY_CODE, RuleFormat.IBAN):
-                        cue = cue or "valid" in self.low or words[0] == "iso"
-                    if cue:
-                        self.format_spans.append((i, i + len(words), fmt))
-                        taken.update(range(i, i + len(words)))
-                    break
+                if tuple(self.low[i : i + len(words)]) != words or any(a <= i < b for a, b, _ in self.format_spans):
+                    continue
+                # a format is named in the predicate ("must be a valid email"), in parentheses, or is unmistakable
+                # (E.164, ISO 4217); "the phone number is ..." and "Both IBANs must be ..." name the subject
+                predicate = i > verb or fixed_subject or self._in_parentheses(i)
+                valid = "valid" in self.low[max(0, i - 4) : i] or self.low[i + len(words) : i + len(words) + 1] == [
+                    "format"
+                ]
+                cue = predicate and (valid or self._after_copula(i) or self._in_parentheses(i) or fixed_subject)
+                if fmt in (RuleFormat.CURRENCY_CODE, RuleFormat.COUNTRY_CODE) and words[0] == "iso":
+                    cue = True
+                if words == ("e164",):
+                    cue = True
+                if cue:
+                    self.format_spans.append((i, i + len(words), fmt))
+                    taken.update(range(i, i + len(words)))
+                break
         self.fields = index.field_mentions(toks, taken)
         self.entities = index.entity_mentions(toks)
         self.fixed_entity, self.fixed_fields = fixed
@@ -333,10 +352,22 @@ class _Reader:
                 return name
         return None
 
-    def verb_field(self, entity: str | None, words: Sequence[str]) -> str | None:
-        """A date or time field of ``entity`` named after a verb: ``submitted`` -> ``submitted_at``."""
+    def verb_field(self, entity: str | None, words: Sequence[str], *, numeric: bool = False) -> str | None:
+        """A date or time field of ``entity`` named after a verb: ``submitted`` -> ``submitted_at``.
+
+        ``numeric``: a number field instead (``serves`` -> ``servings``).
+        """
         e = self.index.entities.get(entity or "")
         if e is None:
+            return None
+        if numeric:
+            for word in reversed(list(words)):
+                stem = word[:-1] if word.endswith("s") else word
+                if len(stem) < 4 or word in _VERBS:
+                    continue
+                for f in e.fields:
+                    if f.type in _NUMERIC and f.name.split("_")[0].startswith(stem[:4]):
+                        return f.name
             return None
         for word in reversed(list(words)):
             if len(word) < 4 or word in _SKIPPABLE:
@@ -505,10 +536,12 @@ class _Reader:
             return self.enumeration(clause, i + 2, i, floor, context, subject)
         if word == "either":
             return self.enumeration(clause, i + 1, i, floor, context, subject)
-        if word in _COPULA or clause.words_at(i, ("must", "be")):
+        if (word in _COPULA or clause.words_at(i, ("must", "be"))) and not clause.words_at(
+            i + (2 if clause.words_at(i, ("must", "be")) else 1), ("one", "of")
+        ):
             start = i + (2 if clause.words_at(i, ("must", "be")) else 1)
             listed = self.list_at(clause, start)
-            if listed is not None and (len(listed[0]) >= 2 or listed[0] and listed[0][0].text.isupper()):
+            if listed is not None and self.enumerates(clause, start, listed):
                 return self.enumeration(clause, start, i, floor, context, subject)
         if word == "only" and (listed := self.list_at(clause, i + 1)) is not None and len(listed[0]) >= 2:
             end = listed[1]
@@ -597,7 +630,7 @@ class _Reader:
                 if low[end] in ("of", "after", "before", "from"):
                     return self.offset(clause, i, q, end, op, floor, context, subject)
             return self.limit(clause, i, end, op, [q], floor, source, context, subject)
-        if low[i] in ("within",):
+        if low[i] in ("within",) or (j == i + 1 and low[i] in _NUMBER_ONLY_CUES):
             return None
         group = clause.field_at(j, j + 1)
         entity, fields = self.subject(clause, i, floor, context, subject)
@@ -640,7 +673,6 @@ class _Reader:
         unit = last.unit
         values = [RuleValue(text=q.text, number=q.number, unit=q.unit or unit) for q in qs]
         entity, fields = self.subject(clause, i, floor, context, subject)
-        before_verb = i < clause.verb_index()
         # ages: "at least 16 years old", "16 or older"
         if (unit == "years" and end < len(low) and low[end] == "old") or (
             end >= 2 and low[end - 2 : end] == ["or", "older"]
@@ -665,7 +697,14 @@ class _Reader:
             counted_start += 1
         counted = [m for m in clause.entities if m.start == counted_start]
         pers, per_end = self.pers(clause, end)
-        if not fields and (counted or (not unit and end < len(low) and low[end].isalpha() and low[end] != "per")):
+        if counted and not clause.fixed_fields:
+            return self.quota(clause, i, end, per_end, op, values, entity, counted, qualifiers, pers, context)
+        if not fields and not unit:
+            # "a recipe serves between 1 and 24 people": a number field named after the verb
+            named = self.verb_field(entity, low[:i], numeric=True)
+            if named:
+                fields = [named]
+        if not fields and not unit and end < len(low) and low[end].isalpha() and low[end] != "per":
             return self.quota(clause, i, end, per_end, op, values, entity, counted, qualifiers, pers, context)
         if not fields and pers and any(p[0] == "window" for p in pers):
             draft = self.draft(RuleKind.QUOTA, entity, [], op=op, values=values)
@@ -674,8 +713,6 @@ class _Reader:
             return [draft], per_end, (entity, fields)
         if not fields:
             fields = self.entity_field_by_unit(entity, last)
-        if before_verb and fields and clause.field_before(i, floor) is None and source.entity is None:
-            pass
         draft = self.draft(RuleKind.RANGE, entity, fields, op=op, values=values)
         if qualifiers or (end < len(low) and low[end] == "for" and not fields):
             draft.reason = f"it applies only {' '.join(low[end : end + 4])}"
@@ -730,6 +767,10 @@ class _Reader:
         context: list[str],
     ) -> tuple[list[_Draft], int, tuple[str | None, list[str]]]:
         low = clause.low
+        if values and values[0].number == 1 and (
+            op is RuleOperator.EQ or (op is RuleOperator.GE and values[0].text.lower() == "one")
+        ):
+            return [], per_end, (subject_entity, [])  # "has exactly one policy", "lists one or more lines"
         verb = clause.verb_index()
         subject_words = [w for w in low[:verb] if w.isalpha() and w not in _SKIPPABLE]
         subject_qualifiers = [w for w in subject_words if w in _QUALIFIERS]
@@ -841,8 +882,15 @@ class _Reader:
                 return first, second, second.end
         return None
 
-    def list_at(self, clause: _Clause, j: int) -> tuple[list[RuleValue], int] | None:
-        """A list of short values at ``j``: ``30, 45, 60 or 120 minutes``, ``dog, cat, rabbit or guinea pig``."""
+    def list_at(
+        self, clause: _Clause, j: int, *, commas_only: bool = False
+    ) -> tuple[list[RuleValue], int] | None:
+        """A list of short values at ``j``: ``30, 45, 60 or 120 minutes``, ``dog, cat, rabbit or guinea pig``.
+
+        The last item follows ``or``/``and``; with ``commas_only`` (after "one of", in a field's notes) a list of
+        two or more comma-separated items needs none. Items are at most three words; returns the values and the
+        index after the list.
+        """
         low, toks = clause.low, clause.toks
         while j < len(low) and low[j] in (":", "the", "following"):
             j += 1
@@ -852,37 +900,43 @@ class _Reader:
         while k < len(low):
             tok = toks[k]
             if tok.low in (",", "or", "and"):
-                if not items[-1]:
-                    k += 1
-                    continue
                 if tok.low in ("or", "and"):
+                    if closed and tok.low == "and":
+                        break
                     closed = True
-                items.append([])
+                if items[-1]:
+                    items.append([])
                 k += 1
                 continue
-            if tok.low in (".", ";", ")", "(", ":") or tok.low in _VERBS or tok.low in ("per", "for", "when", "if"):
+            if tok.low in (".", ";", ")", "(", ":", "?", "!") or tok.low in _VERBS:
                 break
-            if closed and len(items[-1]) >= 1 and tok.kind == "word" and tok.num is None:
+            if tok.low in ("per", "for", "when", "if", "in", "at", "to", "with", "that", "which"):
                 break
             if tok.kind not in ("word", "num") and tok.low != "-":
                 break
+            if not items[-1] and tok.low in ("a", "an", "the"):
+                k += 1
+                continue
+            if len(items[-1]) >= 3:
+                return None
             items[-1].append(tok)
             k += 1
         items = [item for item in items if item]
-        if len(items) < 1 or not closed and len(items) > 1:
-            if len(items) == 1 and len(items[0]) == 1 and items[0][0].text.isupper() and len(items[0][0].text) >= 2:
-                return [RuleValue(text=items[0][0].text)], k
+        if not items or any(t.low in _NOT_VALUES for item in items for t in item):
+            return None
+        if len(items) == 1:
+            only = items[0]
+            if len(only) == 1 and only[0].text.isupper() and len(only[0].text) >= 2:
+                return [RuleValue(text=only[0].text)], k
+            return None
+        if not closed and not commas_only:
             return None
         unit = ""
         last = items[-1]
         if len(last) >= 2 and last[0].kind == "num" and last[-1].kind == "word":
-            from agents.lib._prd.rule_text import unit_at
-
             unit, width = unit_at(last, 1)
             if width:
                 items[-1] = last[:1]
-        if any(len(item) > 3 for item in items):
-            return None
         values: list[RuleValue] = []
         for item in items:
             text = " ".join(t.text for t in item).replace(" - ", "-").replace("- ", "-")
@@ -892,11 +946,23 @@ class _Reader:
                 values.append(RuleValue(text=text, number=item[0].num, unit=unit))
             elif text.startswith("-") and text[1:].replace(".", "", 1).isdigit():
                 values.append(RuleValue(text=text, number=Decimal(text), unit=unit))
+            elif any(t.kind == "num" for t in item) and len(item) > 1:
+                return None
             else:
-                if any(t.low in ("a", "an", "the") for t in item):
-                    return None
                 values.append(RuleValue(text=text))
         return values, k
+
+    @staticmethod
+    def enumerates(clause: _Clause, start: int, listed: tuple[list[RuleValue], int]) -> bool:
+        """Whether a list after "is" / "must be" is an enumeration: "30, 45, 60 or 120 minutes", "EUR"."""
+        values, end = listed
+        if len(values) == 1:
+            return values[0].text.isupper() and len(values[0].text) >= 2 and values[0].number is None
+        numeric = [v.number is not None for v in values]
+        if any(numeric) and not all(numeric) and not any(v.text.isupper() for v in values):
+            return False
+        joiners = clause.low[start:end]
+        return "or" in joiners or len(values) >= 3
 
     def enumeration(
         self,
@@ -917,9 +983,10 @@ class _Reader:
             chosen = self.choose(clause, inner, context)
             entity, fields = chosen.entity, [chosen.field]
             j = inner[0].end
-        listed = self.list_at(clause, j)
+        after_one_of = clause.low[i : i + 2] == ["one", "of"]
+        listed = self.list_at(clause, j, commas_only=after_one_of)
         if listed is None or not listed[0]:
-            if clause.low[i : i + 2] == ["one", "of"]:
+            if after_one_of:
                 draft = self.draft(RuleKind.ENUM, entity, fields, op=RuleOperator.IN)
                 draft.reason = "the PRD names where the values come from, not the values"
                 return [draft], len(clause.low), (entity, fields)
@@ -938,7 +1005,7 @@ class _Reader:
         end = i + 1
         if end + 1 < len(low) and low[end] in ("per", "within", "for", "in"):
             words = [w for w in low[end + 1 : end + 4] if w.isalpha() and w not in _SKIPPABLE][:2]
-            named = self.scope_field(entity, words) if entity else None
+            named = self.scope_field(entity, words) if entity and not self.is_entity(words, entity) else None
             if named and named not in fields:
                 fields = [*fields, named]
             end += 1 + len(words)
@@ -960,30 +1027,71 @@ class _Reader:
                             value = RuleValue(text="twice", number=Decimal(2))
                             return [self.draft(RuleKind.RANGE, entity, [f.name], op=RuleOperator.LE, values=[value])], i + 1, (entity, [])
             return None
-        # "can vote once per idea", "sold only once per event", "used for only one account"
+        # "can vote once per idea", "sold only once per event", "at most one school per school year",
+        # "only one deployment per service and environment", "used for only one account"
         j = i + 1 if low[i] == "once" else i + (3 if low[i] == "at" else 2)
-        per_words: list[str] = []
-        if j < len(low) and low[j] == "per":
-            per_words = [w for w in low[j + 1 : j + 4] if w.isalpha() and w not in _SKIPPABLE][:2]
-        elif low[i] != "once":
-            per_words = [w for w in low[j : j + 3] if w.isalpha() and w not in _SKIPPABLE][:2]
+        qualifiers: list[str] = []
+        counted: str | None = None
+        count_words: list[str] = []
+        if low[i] != "once":
+            while j < len(low) and low[j] in _QUALIFIERS:
+                qualifiers.append(low[j])
+                j += 1
+            hit = next((m for m in clause.entities if m.start == j), None)
+            if hit is not None:
+                counted = hit.entity
+                j = hit.end
+            else:
+                while j < len(low) and low[j].isalpha() and low[j] not in ("per", "at", "can", "is") and len(count_words) < 2:
+                    count_words.append(low[j])
+                    j += 1
+        pers, end = self.pers(clause, j)
+        windows = [w for kind, _, w in pers if kind == "window"]
+        scopes = [words for kind, words, _ in pers if kind == "scope"]
         verb = clause.verb_index()
-        subject_words = [w for w in low[:verb] if w.isalpha() and w not in _SKIPPABLE]
+        subject_words = [w for w in low[:verb] if w.isalpha() and w not in _SKIPPABLE and w not in ("only", "one")]
+        qualifiers += [w for w in low[: i] if w in _QUALIFIERS] + [w for w in low[end:] if w in _QUALIFIERS]
+        if self.has(clause, _AT_A_TIME):
+            qualifiers.append("at a time")
+        one = RuleValue(text="once" if low[i] == "once" else "one", number=Decimal(1))
+        if windows:  # "once per calendar year", "at most one reading per second": a quota over a period
+            entity, _ = self.subject(clause, i, floor, context, subject)
+            owner = counted or entity
+            return self.quota(
+                clause, i, j, end, RuleOperator.LE, [one], entity,
+                [m for m in clause.entities if m.entity == owner][:1] if owner else [], qualifiers, pers, context,
+            )
         group = clause.field_before(i, 0)
-        for e in self.index.entities.values():
+        candidates = [counted] if counted else list(self.index.entities)
+        for name in candidates:
+            if name is None:
+                continue
             first = None
-            if group is not None:
-                first = next((m.field for m in group if m.entity == e.name), None)
-            if first is None and subject_words:
-                first = self.scope_field(e.name, subject_words[-2:]) or self.scope_field(e.name, subject_words[-1:])
-            second = self.scope_field(e.name, per_words) if per_words else None
-            if first and second and first != second:
-                return [self.draft(RuleKind.UNIQUE, e.name, [first, second])], j + 1 + len(per_words), (e.name, [])
+            if group is not None and not counted:
+                first = next((m.field for m in group if m.entity == name), None)
+            if first is None and subject_words and (not counted or subject_words[-1:] != snake_case(name).split("_")[-1:]):
+                first = self.scope_field(name, subject_words[-2:]) or self.scope_field(name, subject_words[-1:])
+            named = [self.scope_field(name, words) for words in scopes if not self.is_entity(words, name)]
+            fields = [f for f in [first, *named] if f]
+            if (counted and named and all(named)) or (first and named and all(named) and first not in named):
+                draft = self.draft(RuleKind.UNIQUE, name, fields)
+                if qualifiers:
+                    draft.reason = f"it holds only for {' '.join(dict.fromkeys(qualifiers))} records, which no field says"
+                return [draft], end, (name, [])
         entity, fields = self.subject(clause, i, floor, context, subject)
+        if counted and qualifiers:
+            draft = self.draft(RuleKind.QUOTA, counted, [], op=RuleOperator.LE, values=[one])
+            draft.reason = f"it counts only {' '.join(dict.fromkeys(qualifiers))} records, which no field of {counted} says"
+            return [draft], end, (counted, [])
         draft = self.draft(RuleKind.UNIQUE, entity, fields)
-        draft.reason = f"no entity has fields for both {' '.join(subject_words[-2:]) or 'it'} and {' '.join(per_words) or 'the other side'}"
+        other = " and ".join(" ".join(w) for w in scopes) or " ".join(count_words) or "the other side"
+        draft.reason = f"no entity has fields for both {' '.join(subject_words[-2:]) or 'it'} and {other}"
         draft.resolved = False
-        return [draft], min(len(low), j + 1 + len(per_words)), (entity, fields)
+        return [draft], end, (entity, fields)
+
+    def is_entity(self, words: Sequence[str], entity: str) -> bool:
+        """Whether ``words`` name ``entity`` itself ("unique per driver" of a Driver)."""
+        return any(m.entity == entity for m in self.index.entity_mentions(tokenize(" ".join(words))))
 
     def age(
         self,
@@ -1141,10 +1249,13 @@ class _Reader:
             if (numeric and cue_in_sub) or (prohibits and len(sub_part) > 1) or ("%" in low[sub:] and has_number):
                 consequence = main
         if not consequence and verb < len(low):
-            for k in range(1, verb):
-                if any(clause.words_at(k, words) for words, op in _CUES if op in (RuleOperator.GT, RuleOperator.LT, RuleOperator.GE, RuleOperator.LE)):
+            # "Claims above 1,000 EUR need a second approval": a limit inside the subject is a condition
+            for k in range(1, min(verb, 5)):
+                if any(clause.words_at(k, words) for words, op in _CUES if op in _ORDERING):
                     nouns = [w for w in low[:k] if w.isalpha() and w not in _SKIPPABLE]
-                    if nouns and k + 1 < len(low) and (k + 1 in clause.qty or k + 2 in clause.qty):
+                    q = clause.qty.get(k + 1) or clause.qty.get(k + 2) or clause.qty.get(k + 3)
+                    field_first = any(g[0].end <= k for g in clause.fields)
+                    if nouns and q is not None and not field_first and q.unit not in ("characters", "words"):
                         consequence = clause.text(verb)
                         break
         if not consequence and self.has(clause, ("depends", "on")) or self.has(clause, ("varies", "by")):
@@ -1182,7 +1293,14 @@ class _Reader:
                 break
         if head_end is None:
             return None
+        if ":" in clause.low[head[0] : head[1]]:
+            head = (head[0] + clause.low[head[0] : head[1]].index(":") + 1, head[1])
+        head_words = clause.low[head[0] : head[1]]
+        if any(w in _VERBS or w in (",", "that", "so", "want", "when", "if") for w in head_words) or not head_words:
+            return None  # "The service must validate that a rate is between ...": no value is computed
         body = clause.toks[body_start:]
+        if body and any(clause.words_at(body_start, words) for words, _ in _CUES):
+            return None
         main = []
         for tok in body:
             if tok.low in (",", ";"):
@@ -1263,7 +1381,8 @@ class _Reader:
 
 
 # -- where rules are read ------------------------------------------------------------------------------------------
-_PROSE_KINDS_SKIPPED = frozenset({IGNORED, OUT_OF_SCOPE, SUCCESS})
+# sections whose paragraphs are descriptions rather than itemised requirements (those are read as requirements)
+_PROSE_KINDS = frozenset({OTHER, OVERVIEW, PREAMBLE, DATA_MODEL, TECHNICAL, API, GOALS})
 
 
 def _sources(
@@ -1286,10 +1405,10 @@ def _sources(
     out.extend(_Source(f, None, "features") for f in features)
     out.extend(_Source(r.text, r.id, r.source_section, strict=True) for r in nfr)
     for section in doc.sections:
-        if section.kind in _PROSE_KINDS_SKIPPED or section.kind == NFR:
+        if section.kind not in _PROSE_KINDS:
             continue
         for block in section.blocks:
-            if block.kind == "paragraph":
+            if block.kind == "paragraph" and not block.text.lower().startswith(("as a ", "as an ", "as the ")):
                 out.append(_Source(block.text, None, section.path(), strict=True))
     for entity in entities:
         for f in entity.fields:
@@ -1317,8 +1436,8 @@ def _note_drafts(reader: _Reader, source: _Source) -> list[_Draft]:
         "," in words or "or" in words
     ):
         clause = _Clause(toks, reader.index, (source.entity, source.fields))
-        listed = reader.list_at(clause, 0)
-        verbs = [w for w in words if w in _VERBS or w in ("see", "when", "set")]
+        listed = reader.list_at(clause, 0, commas_only=True)
+        verbs = [w for w in words if w in _VERBS or w in ("see", "when", "set", "a", "an", "the")]
         if listed is not None and len(listed[0]) >= 2 and listed[1] >= len(toks) - 1 and not verbs:
             return [_Draft(RuleKind.ENUM, source.entity, list(source.fields), RuleOperator.IN, listed[0])]
     # a symbolic check: "billed_amount > 0", "quantity > 0", "direction in (-1, 1)"
@@ -1380,6 +1499,8 @@ def _resolve(draft: _Draft, index: FieldIndex) -> _Draft:
             draft.reason = f"{draft.entity}.{draft.fields[0]} is {ftype}, not a number or a date"
         elif not draft.values:
             draft.reason = "no limit is given"
+        elif not _unit_fits(draft.fields[0], ftype, draft.values):
+            draft.reason = f"the PRD's unit ({draft.values[-1].unit}) does not fit {draft.entity}.{draft.fields[0]}"
     elif draft.kind is RuleKind.LENGTH:
         ftype = index.field_type(draft.entity or "", draft.fields[0])
         if ftype not in (FieldType.STR, FieldType.LIST):
@@ -1393,6 +1514,20 @@ def _resolve(draft: _Draft, index: FieldIndex) -> _Draft:
     elif draft.kind is RuleKind.QUOTA and not draft.scope:
         draft.reason = f"the PRD does not say what the {draft.entity} records are counted per"
     return draft
+
+
+_DURATION_WORDS = word_set(
+    "days day hours hour minutes minute seconds second ms weeks months years nights duration time lead window "
+    "age period interval delay timeout ttl"
+)
+
+
+def _unit_fits(name: str, ftype: FieldType | None, values: Sequence[RuleValue]) -> bool:
+    """Whether a limit's unit can be about the field: a time unit needs a date, time or duration field."""
+    unit = values[-1].unit if values else ""
+    if unit == "ms" or unit in TIME_UNITS.values():
+        return ftype in _TIMES or bool(_DURATION_WORDS.intersection(name.split("_")))
+    return True
 
 
 def _key(draft: _Draft) -> tuple[object, ...]:
@@ -1476,7 +1611,14 @@ def extract_rules(
     index = FieldIndex(retyped)
     rules: list[Rule] = []
     keys: set[tuple[object, ...]] = set()
+    split: list[tuple[_Draft, _Source, str]] = []
     for draft, source, sentence in drafts:
+        if draft.kind in _ONE_FIELD_KINDS and len(draft.fields) > 1:
+            for name in draft.fields:
+                split.append((replace(draft, fields=[name]), source, sentence))
+        else:
+            split.append((draft, source, sentence))
+    for draft, source, sentence in split:
         draft = _resolve(draft, index)
         if source.strict and (draft.entity is None or (not draft.fields and draft.kind is not RuleKind.FORMULA)):
             continue
