@@ -25,7 +25,7 @@ ARITHMETIC_WORDS = word_set("plus minus times multiplied divided less sum half t
 _ADD = {"plus": "add", "+": "add", "minus": "sub", "-": "sub", "less": "sub"}
 _MUL = {"times": "mul", "*": "mul", "\u00d7": "mul", "x": "mul", "/": "div", "\u00f7": "div"}
 _STOP = word_set(
-    "plus minus times multiplied divided less and or at rounded never capped up with for in per of but "
+    "plus minus times multiplied divided less and or at rounded never capped with for in per of but "
     "which that if when where while whichever"
 ) | frozenset({",", ";", ":", ".", "(", ")", "+", "-", "*", "/", "\u00d7", "\u00f7"})
 _ARTICLES = word_set("the a an its their his her this that each every any")
@@ -188,6 +188,10 @@ class _Parser:
         counting = self.accept("number", "of")
         while self.pos < len(self.toks):
             tok = self.toks[self.pos]
+            if tok.low == "'s" and words:  # a possessive: "the consultant's hourly rate"
+                words = []
+                self.pos += 1
+                continue
             if tok.low in _STOP or tok.kind in ("num", "punct") or tok.low in _ADD or tok.low in _MUL:
                 # "X in kWh" / "X in grams": a unit, part of the field's name
                 if tok.low == "in" and words and self.pos + 1 < len(self.toks):
@@ -196,6 +200,11 @@ class _Parser:
                         words.append(self.toks[self.pos + 1])
                         self.pos += 2
                         continue
+                # "the fuel level at the start of the hour", "the days in the month": part of what it is called
+                if tok.low in ("at", "in") and words and self.peek(1) in ("the", "a", "an"):
+                    self.pos += 2
+                    words.append(tok)
+                    continue
                 # "X of the month" / "the safety stock of the warehouse": a possessor, dropped
                 if tok.low == "of" and words and self.peek(1) in _ARTICLES:
                     save = self.pos
@@ -207,10 +216,6 @@ class _Parser:
                         break
                     continue
                 break
-            if tok.low == "s" and words:  # a possessive: "the consultant's hourly rate"
-                words = []
-                self.pos += 1
-                continue
             if tok.low not in _ARTICLES and tok.low not in _OPERAND_SKIP:
                 words.append(tok)
             self.pos += 1

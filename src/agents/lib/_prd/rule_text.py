@@ -33,9 +33,12 @@ _TOKEN_RE = re.compile(
     r"(?P<num>(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w]))"
     r"|(?P<word>[A-Za-z0-9][A-Za-z0-9_]*)"
     r"|(?P<sym><=|>=|!=|==|[\u2264\u2265\u2260<>=+*/\u00d7\u00f7%\u20ac$\u00a3\u00b2-])"
+    r"|(?P<poss>\x00)"
     r"|(?P<punct>[,;:()\[\]\"'.?!])"
 )
+_POSSESSIVE_RE = re.compile("(?<=[A-Za-z])['\u2019]s\\b")
 _NUMBER_DASH_WORD_RE = re.compile(r"(\d)-(?=[A-Za-z])")
+_WORD_DASH_WORD_RE = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
 _NUMBER_WORDS = {
     "zero": 0,
     "one": 1,
@@ -116,9 +119,11 @@ class Tok:
 
 def tokenize(text: str) -> list[Tok]:
     """Split a sentence into tokens; ``E.164`` becomes one word, ``8-digit`` a number and a word."""
+    text = _POSSESSIVE_RE.sub(" \x00 ", text)  # "a reading's speed": the possessive is a token of its own
     text = fold_apostrophes(text).replace("E.164", "E164").replace("e.164", "e164")
     text = text.replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", " - ")
     text = _NUMBER_DASH_WORD_RE.sub(r"\1 ", text)  # "8-digit", "32-character": a number and a word
+    text = _WORD_DASH_WORD_RE.sub(" ", text)  # "pick-up", "co-payment": two words (a field matches them joined)
     out: list[Tok] = []
     for m in _TOKEN_RE.finditer(text[:2000]):
         kind = m.lastgroup or "punct"
@@ -128,6 +133,8 @@ def tokenize(text: str) -> list[Tok]:
                 out.append(Tok("num", raw, raw, Decimal(raw.replace(",", ""))))
             except InvalidOperation:  # pragma: no cover - the regex only matches numbers
                 continue
+        elif kind == "poss":
+            out.append(Tok("punct", "'s", "'s"))
         elif kind == "word":
             low = raw.lower()
             value = _NUMBER_WORDS.get(low)
@@ -377,7 +384,7 @@ class FieldIndex:
         for n, word in enumerate(key.words):
             if i >= len(stems) or i in used:
                 return None
-            if stems[i] == word:
+            if stems[i] == word or (n == 0 and key.optional_tail and _same_event(stems[i], word)):
                 i += 1
             elif joined[i] == word and i + 1 not in used:
                 i += 2
@@ -394,6 +401,11 @@ class FieldIndex:
         if key.optional_tail and i < len(stems) and stems[i] in key.optional_tail and i not in used:
             i += 1
         return i
+
+
+def _same_event(word: str, field_word: str) -> bool:
+    """Whether a sentence's word names the event a time field records: ``expiry`` / ``expires_at``."""
+    return len(word) >= 5 and len(field_word) >= 5 and word[:5] == field_word[:5]
 
 
 def is_reference_word(word: str) -> bool:

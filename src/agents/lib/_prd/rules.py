@@ -65,14 +65,16 @@ _CUES: list[tuple[tuple[str, ...], RuleOperator]] = sorted(
                 RuleOperator.LE,
                 "less than or equal to|equal to or less than|at most|no more than|not more than|up to|"
                 "a maximum of|maximum of|maximum|max|capped at|limited to|no greater than|no higher than|at or below|"
-                "no later than|<=|\u2264",
+                "no later than|within|until|<=|\u2264",
             ),
             (
                 RuleOperator.GT,
                 "greater than|more than|larger than|higher than|above|over|older than|later than|exceed|exceeds|"
                 "exceeding|>",
             ),
-            (RuleOperator.LT, "less than|fewer than|lower than|smaller than|below|under|younger than|<"),
+            (RuleOperator.LT, "less than|fewer than|lower than|smaller than|below|under|younger than|earlier than|<"),
+            (RuleOperator.GT, "after"),
+            (RuleOperator.LT, "before"),
             (RuleOperator.EQ, "exactly|equal to|equals|="),
             (RuleOperator.NE, "not equal to|!=|\u2260"),
             (RuleOperator.MULTIPLE_OF, "in steps of|in increments of|a multiple of|in multiples of|multiples of"),
@@ -276,11 +278,13 @@ class _Clause:
         return tuple(self.low[i : i + len(words)]) == tuple(words)
 
     def field_at(self, start: int, end: int) -> list[Mention] | None:
-        """The field mention group that starts in [start, end) (skipping articles), or None."""
+        """The field mention group that starts in [start, end) after nothing but articles, or None."""
         for group in self.fields:
-            if start <= group[0].start < end:
-                if all(self.low[k] in _SKIPPABLE for k in range(start, group[0].start)):
-                    return group
+            if start <= group[0].start < end + 3:
+                if all(self.low[k] in _SKIPPABLE or self.low[k] == "'s" for k in range(start, group[0].start)):
+                    return group if group[0].start < end or all(
+                        self.low[k] in _SKIPPABLE for k in range(start, group[0].start)
+                    ) else None
                 return None
         return None
 
@@ -532,7 +536,7 @@ class _Reader:
                     draft = self.draft(RuleKind.FORMAT, entity, fields)
                     draft.reason = f"the format '{clause.text(i)[:80]}' is not one the generator knows"
                     return [draft], len(low), (entity, fields)
-        if word == "one" and clause.words_at(i, ("one", "of")):
+        if word == "one" and clause.words_at(i, ("one", "of")) and i + 2 not in clause.qty:
             return self.enumeration(clause, i + 2, i, floor, context, subject)
         if word == "either":
             return self.enumeration(clause, i + 1, i, floor, context, subject)
@@ -629,11 +633,24 @@ class _Reader:
             if q.unit in ("days", "weeks", "months", "years", "hours", "minutes") and end < len(low):
                 if low[end] in ("of", "after", "before", "from"):
                     return self.offset(clause, i, q, end, op, floor, context, subject)
+            if low[i] in ("within", "until"):
+                return None  # "published within one minute": how fast, not a rule on the data
             return self.limit(clause, i, end, op, [q], floor, source, context, subject)
-        if low[i] in ("within",) or (j == i + 1 and low[i] in _NUMBER_ONLY_CUES):
+        if low[i] in ("within", "until") or (j == i + 1 and low[i] in _NUMBER_ONLY_CUES):
             return None
         group = clause.field_at(j, j + 1)
         entity, fields = self.subject(clause, i, floor, context, subject)
+        if low[i] in ("after", "before"):
+            # "the return time must be after the pick-up time": only with a modal, between fields
+            if not any(w in _MODALS or w in ("is", "are", "be") for w in low[floor:i]):
+                return None
+            if not fields:
+                named = self.verb_field(entity or (self.choose(clause, group, context).entity if group else None), low[:i])
+                if named:
+                    entity = entity or (self.choose(clause, group, context).entity if group else None)
+                    fields = [named]
+            if not fields:
+                return None
         if group is not None:
             other = self.choose(clause, group, context)
             if entity is None:
@@ -673,6 +690,21 @@ class _Reader:
         unit = last.unit
         values = [RuleValue(text=q.text, number=q.number, unit=q.unit or unit) for q in qs]
         entity, fields = self.subject(clause, i, floor, context, subject)
+        group = clause.field_before(i, floor)
+        verb = clause.verb_index()
+        if (
+            group is not None
+            and not clause.fixed_fields
+            and group[0].start > verb
+            and low[verb : verb + 1] in (["is"], ["are"])
+            and group[0].start >= 1
+            and low[group[0].start - 1] in ("a", "an")
+            and not any(g[0].end <= verb for g in clause.fields)
+        ):
+            draft = self.draft(RuleKind.CONDITION, self.choose(clause, group, context).entity, [group[0].field])
+            draft.consequence = clause.text(0, verb)
+            draft.reason = "a definition by a limit: what is defined is no field"
+            return [draft], end, subject
         # ages: "at least 16 years old", "16 or older"
         if (unit == "years" and end < len(low) and low[end] == "old") or (
             end >= 2 and low[end - 2 : end] == ["or", "older"]
@@ -696,7 +728,7 @@ class _Reader:
             qualifiers.append(low[counted_start])
             counted_start += 1
         counted = [m for m in clause.entities if m.start == counted_start]
-        pers, per_end = self.pers(clause, end)
+        pers, per_end = self.pers(clause, counted[0].end if counted else end)
         if counted and not clause.fixed_fields:
             return self.quota(clause, i, end, per_end, op, values, entity, counted, qualifiers, pers, context)
         if not fields and not unit:
@@ -771,7 +803,9 @@ class _Reader:
             op is RuleOperator.EQ or (op is RuleOperator.GE and values[0].text.lower() == "one")
         ):
             return [], per_end, (subject_entity, [])  # "has exactly one policy", "lists one or more lines"
-        verb = clause.verb_index()
+        verb = min(clause.verb_index(), i)
+        if verb == i and verb > 1 and low[verb - 1].endswith(("s", "ed")) and low[verb - 1] not in _SKIPPABLE:
+            verb -= 1  # "a van sends at most one reading per second": the word before the limit is the verb
         subject_words = [w for w in low[:verb] if w.isalpha() and w not in _SKIPPABLE]
         subject_qualifiers = [w for w in subject_words if w in _QUALIFIERS]
         scope_nouns = [words for kind, words, _ in pers if kind == "scope"]
@@ -977,7 +1011,7 @@ class _Reader:
         j = start
         while j < len(clause.low) and clause.low[j] in ("the", ":", "following"):
             j += 1
-        inner = clause.field_at(j, j + 1)
+        inner = clause.field_at(j, j + 1) if j > start else None
         entity, fields = self.subject(clause, i, floor, context, subject)
         if inner is not None:
             chosen = self.choose(clause, inner, context)
@@ -1159,6 +1193,9 @@ class _Reader:
         sign = "sub" if relation == "before" else "add"
         if low[i] == "within":
             op = RuleOperator.LE
+        deadline = low[i] in ("until", "up") or clause.words_at(i, ("no", "later", "than"))
+        if not fields and not deadline:
+            return None  # "emailed within 5 days of the end of the month": no field of the data is limited
         draft = self.draft(RuleKind.COMPARISON, entity, fields[:1], op=op)
         stop = group[0].end if group is not None else min(len(low), end + 4)
         if other is None or not fields or other.entity != entity:
@@ -1338,8 +1375,8 @@ class _Reader:
         """The name of the value a formula computes, and its entity: ``the fee of a payment`` -> fee, Payment."""
         low = [t.low for t in head]
         start = 0
-        if "s" in low:  # a possessive: "the member's co-payment"
-            start = len(low) - 1 - low[::-1].index("s") + 1
+        if "'s" in low:  # a possessive: "the member's co-payment"
+            start = len(low) - 1 - low[::-1].index("'s") + 1
         words = [t for t in head[start:] if t.low not in _SKIPPABLE and t.kind != "punct"]
         entity: str | None = None
         mentions = self.index.entity_mentions(list(head))
@@ -1412,12 +1449,13 @@ def _sources(
                 out.append(_Source(block.text, None, section.path(), strict=True))
     for entity in entities:
         for f in entity.fields:
-            if f.description:
-                out.append(_Source(f.description, None, "data model", entity=entity.name, fields=(f.name,)))
+            for note in (n.strip() for n in f.description.split("; ")):
+                if note:
+                    out.append(_Source(note, None, "data model", entity=entity.name, fields=(f.name,)))
             if "|" in f.source_type and ("'" in f.source_type or '"' in f.source_type):
                 values = [v.strip().strip("'\"") for v in f.source_type.split("|")]
                 listed = ", ".join(v for v in values if v and v not in ("null", "undefined"))
-                out.append(_Source(f"one of {listed}", None, "data model", entity=entity.name, fields=(f.name,)))
+                out.append(_Source(listed, None, "data model", entity=entity.name, fields=(f.name,)))
     for note in notes:
         out.append(_Source(note.text, None, "data model", entity=note.entity, fields=note.fields))
     return out
@@ -1491,6 +1529,9 @@ def _resolve(draft: _Draft, index: FieldIndex) -> _Draft:
     elif draft.kind is RuleKind.FORMULA:
         if draft.expression is None:
             draft.reason = "the arithmetic could not be read as a formula"
+    elif draft.kind is RuleKind.QUOTA:
+        if not draft.scope:
+            draft.reason = f"the PRD does not say what the {draft.entity} records are counted per"
     elif not draft.fields:
         draft.reason = f"the PRD does not say which field of {draft.entity} it constrains"
     elif draft.kind is RuleKind.RANGE:
@@ -1511,8 +1552,6 @@ def _resolve(draft: _Draft, index: FieldIndex) -> _Draft:
         draft.reason = "the format is not one the generator knows"
     elif draft.kind is RuleKind.COMPARISON and draft.expression is None:
         draft.reason = "the other side of the comparison is not a field, a date or a number"
-    elif draft.kind is RuleKind.QUOTA and not draft.scope:
-        draft.reason = f"the PRD does not say what the {draft.entity} records are counted per"
     return draft
 
 
