@@ -257,6 +257,7 @@ _LEADING_NUMBER_RE = re.compile(r"(?:section\s+)?(?:\d{1,3}(?:\.\d{1,3})*|[ivx]{
 _REQ_LINE_RE = re.compile(
     r"(?:\*\*|__)?\[?[A-Z]{1,6}(?:-[A-Z]{1,6})?-\d{1,5}(?:\.\d{1,3})?\]?(?:\*\*|__)?[ \t]*[:.)\u2013\u2014-]"
 )
+_ID_HEADING_RE = re.compile(r"[\[(]?(?:[A-Z]{1,6}-){1,2}\d{1,5}(?:\.\d{1,3})?[\])]?[ \t]*[:.)\u2013\u2014-]")
 _BOLD_LINE_RE = re.compile(r"(\*\*|__)([^*_\n]{1,80})\1:?")
 _LINK_RE = re.compile(r"\[([^\[\]\n]{0,300})\]\([^()\n]{0,500}\)")
 _CODE_SPAN_RE = re.compile(r"`([^`\n]{0,300})`")
@@ -718,7 +719,8 @@ def _build_sections(blocks: list[Block]) -> list[Section]:
             parent = stack[-1]
             is_title = block.level == 1 and not title_seen
             title_seen = title_seen or block.level == 1
-            own = None if is_title else classify_heading(block.text)
+            # "US-12: Assign reviewers" names one requirement, not a "Reviewers" section
+            own = None if is_title or _ID_HEADING_RE.match(block.text) else classify_heading(block.text)
             kind = own if own is not None else (parent.kind if parent.level > 0 else OTHER)
             if parent.kind in (STORIES, FUNCTIONAL, FEATURES) and own == ACCEPTANCE:
                 kind = ACCEPTANCE

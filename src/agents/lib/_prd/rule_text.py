@@ -36,6 +36,7 @@ _TOKEN_RE = re.compile(
     r"|(?P<poss>\x00)"
     r"|(?P<punct>[,;:()\[\]\"'.?!])"
 )
+_DATE_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?Z?)?\b")
 _POSSESSIVE_RE = re.compile("(?<=[A-Za-z])['\u2019]s\\b")
 _NUMBER_DASH_WORD_RE = re.compile(r"(\d)-(?=[A-Za-z])")
 _WORD_DASH_WORD_RE = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
@@ -119,6 +120,7 @@ class Tok:
 
 def tokenize(text: str) -> list[Tok]:
     """Split a sentence into tokens; ``E.164`` becomes one word, ``8-digit`` a number and a word."""
+    text = _DATE_RE.sub(lambda m: m.group().replace("-", "_"), text)  # 2026-02-10 is a date, not a range
     text = _POSSESSIVE_RE.sub(" \x00 ", text)  # "a reading's speed": the possessive is a token of its own
     text = fold_apostrophes(text).replace("E.164", "E164").replace("e.164", "e164")
     text = text.replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", " - ")
@@ -286,6 +288,12 @@ class FieldIndex:
         order = {name: n for n, name in enumerate(self.entities)}
         self.keys = [k for k in self.keys if not set(k.words) <= _NOT_FIELD_WORDS]
         self.keys.sort(key=lambda k: (-len(k.words), order[k.entity]))
+        self.by_first: dict[str, list[int]] = {}
+        self.by_prefix: dict[str, list[int]] = {}
+        for rank, key in enumerate(self.keys):
+            self.by_first.setdefault(key.words[0], []).append(rank)
+            if key.optional_tail and len(key.words[0]) >= 5:
+                self.by_prefix.setdefault(key.words[0][:5], []).append(rank)
 
     def _add_field(self, entity: str, name: str, alias: str | None) -> None:
         for spelling in dict.fromkeys((name, snake_case(alias or name, "value"))):
@@ -352,27 +360,33 @@ class FieldIndex:
                 if exact:
                     found.append(exact)
                     used.add(i)
-        for key in self.keys:
-            for start in range(len(stems)):
+        # every key that matches somewhere (looked up by its first word), then the longest keys first
+        candidates: list[tuple[int, int, int, _FieldKey]] = []
+        for start in range(len(stems)):
+            if start in used:
+                continue
+            ranks = set(self.by_first.get(stems[start], ()))
+            ranks.update(self.by_first.get(joined[start], ()))
+            ranks.update(self.by_prefix.get(stems[start][:5], ()) if len(stems[start]) >= 5 else ())
+            for rank in ranks:
+                key = self.keys[rank]
                 end = self._match(key, stems, joined, start, used)
-                if end is None:
-                    continue
-                group = [Mention(start, end, key.entity, key.field, key.exact)]
-                found.append(group)
-                used.update(range(start, end))
+                if end is not None:
+                    candidates.append((rank, start, end, key))
+        candidates.sort(key=lambda c: (c[0], c[1]))
         merged: dict[tuple[int, int], list[Mention]] = {}
         for group in found:
-            for m in group:
-                bucket = merged.setdefault((m.start, m.end), [])
-                if all((x.entity, x.field) != (m.entity, m.field) for x in bucket):
-                    bucket.append(m)
+            merged[(group[0].start, group[0].end)] = list(group)
+        for _rank, start, end, key in candidates:
+            if any(k in used for k in range(start, end)):
+                continue
+            merged[(start, end)] = [Mention(start, end, key.entity, key.field, key.exact)]
+            used.update(range(start, end))
         # the same words in another entity's field of that name: "status" of Claim and of Payout
-        for (start, end), bucket in merged.items():
-            for key in self.keys:
-                if self._match(key, stems, joined, start, set()) == end and all(
-                    (x.entity, x.field) != (key.entity, key.field) for x in bucket
-                ):
-                    bucket.append(Mention(start, end, key.entity, key.field, key.exact))
+        for _rank, start, end, key in candidates:
+            bucket = merged.get((start, end))
+            if bucket is not None and all((x.entity, x.field) != (key.entity, key.field) for x in bucket):
+                bucket.append(Mention(start, end, key.entity, key.field, key.exact))
         return [merged[k] for k in sorted(merged)]
 
     @staticmethod

@@ -107,6 +107,8 @@ _FLIP = {
     RuleOperator.EQ: RuleOperator.NE,
 }
 _NEGATIONS = word_set("not cannot never no")
+_NOT_COUNTED = word_set("per from to in on at of for by with and or the a an its than")
+_FORBIDDEN = word_set("rejected refused forbidden prohibited disallowed blocked declined")
 _ORDERING = frozenset({RuleOperator.GT, RuleOperator.LT, RuleOperator.GE, RuleOperator.LE})
 _MODALS = word_set("must shall should may can cannot will would need needs")
 _VERBS = _MODALS | word_set(
@@ -281,10 +283,12 @@ class _Clause:
         """The field mention group that starts in [start, end) after nothing but articles, or None."""
         for group in self.fields:
             if start <= group[0].start < end + 3:
-                if all(self.low[k] in _SKIPPABLE or self.low[k] == "'s" for k in range(start, group[0].start)):
-                    return group if group[0].start < end or all(
-                        self.low[k] in _SKIPPABLE for k in range(start, group[0].start)
-                    ) else None
+                owner = next((m for m in self.entities if m.start >= start and m.end < group[0].start), None)
+                gap = range(start, group[0].start)
+                if owner is not None and group[0].start >= 1 and self.low[group[0].start - 1] == "'s":
+                    gap = range(start, owner.start)  # "the round's decision date"
+                if all(self.low[k] in _SKIPPABLE or self.low[k] == "'s" for k in gap):
+                    return group
                 return None
         return None
 
@@ -442,6 +446,9 @@ class _Reader:
             drafts.extend(new)
             floor = end
             i = max(end, i + 1)
+        if not drafts and clause.fields:
+            first = self.choose(clause, clause.fields[0], context)
+            subject = (first.entity, [first.field])  # "Stores can override the maximum stock; an override must ..."
         return drafts, subject
 
     # -- the subject a rule constrains ----------------------------------------------------------------------------
@@ -513,7 +520,9 @@ class _Reader:
                 if fmt is RuleFormat.UUID:
                     return [], end, (entity, fields)
                 return [self.draft(RuleKind.FORMAT, entity, fields, fmt=fmt)], end, (entity, fields)
-        if word in ("unique", "uniquely") or clause.words_at(i, ("must", "not", "be", "reused")):
+        if (word in ("unique", "uniquely") and self.predicative(clause, i)) or clause.words_at(
+            i, ("must", "not", "be", "reused")
+        ):
             return self.unique(clause, i, floor, context, subject)
         if word in ("once", "twice") or clause.words_at(i, ("only", "one")) or clause.words_at(i, ("at", "most", "one")):
             hit = self.once(clause, i, floor, context, subject)
@@ -536,8 +545,10 @@ class _Reader:
                     draft = self.draft(RuleKind.FORMAT, entity, fields)
                     draft.reason = f"the format '{clause.text(i)[:80]}' is not one the generator knows"
                     return [draft], len(low), (entity, fields)
-        if word == "one" and clause.words_at(i, ("one", "of")) and i + 2 not in clause.qty:
-            return self.enumeration(clause, i + 2, i, floor, context, subject)
+        if word == "one" and clause.words_at(i, ("one", "of")):
+            listed = self.list_at(clause, i + 2, commas_only=True) if i + 2 in clause.qty else None
+            if i + 2 not in clause.qty or (listed is not None and len(listed[0]) >= 2):
+                return self.enumeration(clause, i + 2, i, floor, context, subject)  # not "one of 7 characters"
         if word == "either":
             return self.enumeration(clause, i + 1, i, floor, context, subject)
         if (word in _COPULA or clause.words_at(i, ("must", "be"))) and not clause.words_at(
@@ -553,18 +564,21 @@ class _Reader:
                 if low[end + 1] in ("accepted", "allowed", "supported", "valid"):
                     return self.enumeration(clause, i + 1, i, floor, context, subject)
         if word == "(" and (listed := self.list_at(clause, i + 1)) is not None and len(listed[0]) >= 2:
-            if listed[1] < len(low) and low[listed[1]] == ")" and clause.field_before(i, floor) is not None:
+            before = clause.field_before(i, floor)
+            if listed[1] < len(low) and low[listed[1]] == ")" and before is not None and before[0].end == i:
                 return self.enumeration(clause, i + 1, i, floor, context, subject)
         for words, op, zero in _SIGN_CUES:
             if clause.words_at(i, words):
                 entity, fields = self.subject(clause, i, floor, context, subject, after=True)
-                if not clause.field_before(i, floor) and (later := clause.field_at(i + len(words), i + len(words) + 3)):
+                later = clause.field_at(i + len(words), i + len(words) + 1)
+                if later is not None:  # "a positive quantity and a non-negative unit price"
                     chosen = self.choose(clause, later, context)
                     entity, fields = chosen.entity, [chosen.field]
-                negated = clause.negated(floor, i) and op is RuleOperator.LT
-                draft = self.draft(
-                    RuleKind.RANGE, entity, fields, op=RuleOperator.GE if negated else op, values=[_word_value(str(zero))]
-                )
+                if (clause.negated(floor, i) and op is RuleOperator.LT) or (
+                    self.forbidden(clause) and op in _FLIP
+                ):
+                    op = _FLIP[op]
+                draft = self.draft(RuleKind.RANGE, entity, fields, op=op, values=[_word_value(str(zero))])
                 return [draft], i + len(words), (entity, fields)
         if word in ("past", "future") and i >= 2 and low[i - 2 : i] == ["in", "the"]:
             return self.in_time(clause, i, floor, context, subject)
@@ -597,6 +611,11 @@ class _Reader:
             return self.after_cue(clause, i, j, op, floor, source, context, subject)
         if i in clause.qty:
             q = clause.qty[i]
+            if q.number == 1 and clause.words_at(q.end, ("or", "more")):
+                return [], q.end + 2, subject  # "one or more receipt lines": how many, not a limit
+            hit = self.relative_date(clause, i, q, context)
+            if hit is not None:
+                return hit
             for words, op in _POST_CUES.items():
                 if clause.words_at(q.end, words):
                     return self.limit(clause, i, q.end + 2, op, [q], floor, source, context, subject)
@@ -622,6 +641,14 @@ class _Reader:
             if q is None:
                 return None
             return self.limit(clause, i, q.end, op, [q], floor, source, context, subject)
+        if i > 0 and low[i - 1] in ("half", "rounded", "rounding", "round"):
+            return None  # "rounding half-up to 2 decimals"
+        if j < len(low) and j + 1 < len(low) and j in clause.qty and low[clause.qty[j].end : clause.qty[j].end + 1] in (
+            ["decimals"], ["decimal"], ["places"]
+        ):
+            return None
+        if self.relative(clause, floor, i):
+            return None  # "orders that are stuck for more than 30 minutes": a filter, not a rule
         while j < len(low) and low[j] in ("the", "a", "an", "its", "their"):
             j += 1
         if j < len(low) and low[j] in ("once", "twice"):
@@ -644,6 +671,20 @@ class _Reader:
             # "the return time must be after the pick-up time": only with a modal, between fields
             if not any(w in _MODALS or w in ("is", "are", "be") for w in low[floor:i]):
                 return None
+            if group is None:
+                # "cannot be submitted after the round's closing date": a date the analysis has no field for
+                tail = [w for w in low[j : j + 6] if w.isalpha()]
+                dated = next((n for n, w in enumerate(tail) if w in ("date", "time", "deadline", "day")), None)
+                named = fields or ([self.verb_field(entity, low[:i])] if self.verb_field(entity, low[:i]) else [])
+                if dated is None or not (named or entity):
+                    return None
+                draft = self.draft(RuleKind.COMPARISON, entity, named[:1], op=op)
+                draft.reason = f"it compares with '{' '.join(tail[: dated + 1])}', which is no field of {entity}"
+                draft.resolved = False
+                return [draft], j + dated + 1, (entity, named)
+            own = clause.field_before(i, floor)
+            if own is not None and own[0].start > clause.verb_index():
+                entity, fields = (None, [])  # "sent by email one day after the due date": email is no subject
             if not fields:
                 named = self.verb_field(entity or (self.choose(clause, group, context).entity if group else None), low[:i])
                 if named:
@@ -728,15 +769,21 @@ class _Reader:
             qualifiers.append(low[counted_start])
             counted_start += 1
         counted = [m for m in clause.entities if m.start == counted_start]
-        pers, per_end = self.pers(clause, counted[0].end if counted else end)
+        after_noun = end
+        while after_noun < len(low) and low[after_noun].isalpha() and low[after_noun] not in _NOT_COUNTED:
+            after_noun += 1  # "3 times per calendar year": the periods follow what is counted
+        pers, per_end = self.pers(clause, counted[0].end if counted else min(after_noun, end + 3))
         if counted and not clause.fixed_fields:
             return self.quota(clause, i, end, per_end, op, values, entity, counted, qualifiers, pers, context)
+        text_field = fields and self.index.field_type(entity or "", fields[0]) is FieldType.STR
+        if text_field and not unit and end < len(low) and low[end].isalpha() and low[end] not in _NOT_COUNTED:
+            fields = []  # "each team has at most 3 escalation contacts": a count of something per team
         if not fields and not unit:
             # "a recipe serves between 1 and 24 people": a number field named after the verb
             named = self.verb_field(entity, low[:i], numeric=True)
             if named:
                 fields = [named]
-        if not fields and not unit and end < len(low) and low[end].isalpha() and low[end] != "per":
+        if not fields and not unit and end < len(low) and low[end].isalpha() and low[end] not in _NOT_COUNTED:
             return self.quota(clause, i, end, per_end, op, values, entity, counted, qualifiers, pers, context)
         if not fields and pers and any(p[0] == "window" for p in pers):
             draft = self.draft(RuleKind.QUOTA, entity, [], op=op, values=values)
@@ -831,8 +878,9 @@ class _Reader:
                 for candidate in (f"{stem}_count", f"number_of_{count_noun}", f"{stem}s"):
                     if self.index.has_field(owner, candidate):
                         return [self.draft(RuleKind.RANGE, owner, [candidate], op=op, values=values)], per_end, (owner, [])
+        if entity is None and count_noun == "times" and window is None:
+            return [], per_end, (subject_entity, [])  # "retried up to 3 times": how often, not a limit on data
         if entity is None:
-            # "renewed at most twice": a count field of the subject
             draft.entity = subject_entity
             draft.reason = f"it counts {count_noun or 'something'} the analysis has no entity for"
             draft.resolved = False
@@ -840,6 +888,8 @@ class _Reader:
         scope: list[str] = []
         missing: list[str] = []
         subject_noun = [w for w in subject_words if w not in _QUALIFIERS][-2:]
+        if verb == i or (subject_noun and subject_noun[-1] in ("and", "with", "or")):
+            subject_noun = []  # "a survey with a title and up to 50 questions": no subject before the number
         if subject_noun and not any(m.entity == entity for m in clause.entities if m.end <= verb):
             named = self.scope_field(entity, subject_noun) or self.scope_field(entity, subject_noun[-1:])
             if named:
@@ -884,6 +934,20 @@ class _Reader:
             unique = self.draft(RuleKind.UNIQUE, entity, scope)
             return [unique], per_end, (entity, [])
         return [draft], per_end, (entity, [])
+
+    @staticmethod
+    def relative(clause: _Clause, floor: int, i: int) -> bool:
+        """Whether the limit at ``i`` is inside a relative clause after the verb ("orders that are ...")."""
+        verb = clause.verb_index()
+        between = clause.low[max(floor, verb + 1) : i]
+        return verb < i and any(w in ("that", "which", "who", "whose") for w in between) and not any(
+            w in _MODALS for w in between
+        )
+
+    @staticmethod
+    def forbidden(clause: _Clause) -> bool:
+        """Whether the clause says what it describes is refused ("... that would make it negative is rejected")."""
+        return any(w in _FORBIDDEN for w in clause.low) and not clause.negated(0, len(clause.low))
 
     @staticmethod
     def has(clause: _Clause, words: Sequence[str]) -> bool:
@@ -944,7 +1008,7 @@ class _Reader:
                 continue
             if tok.low in (".", ";", ")", "(", ":", "?", "!") or tok.low in _VERBS:
                 break
-            if tok.low in ("per", "for", "when", "if", "in", "at", "to", "with", "that", "which"):
+            if tok.low in ("per", "for", "when", "if", "in", "at", "to", "with", "that", "which", "while", "unless", "until"):
                 break
             if tok.kind not in ("word", "num") and tok.low != "-":
                 break
@@ -1123,6 +1187,48 @@ class _Reader:
         draft.resolved = False
         return [draft], end, (entity, fields)
 
+    @staticmethod
+    def predicative(clause: _Clause, i: int) -> bool:
+        """Whether "unique" at ``i`` says something is unique ("is unique", "unique per", "a unique code")."""
+        low = clause.low
+        before = low[i - 1] if i > 0 else ""
+        after = low[i + 1] if i + 1 < len(low) else ""
+        if before in ("is", "are", "be", "remain", "remains", "stay", "always", "globally") or not after:
+            return True
+        if after in ("per", "across", "within", "among", "for", "in", ".", ",", ";", "and", "or", ")"):
+            return True
+        return clause.field_at(i + 1, i + 2) is not None  # "a unique reference"
+
+    def relative_date(
+        self, clause: _Clause, i: int, q: Quantity, context: list[str]
+    ) -> tuple[list[_Draft], int, tuple[str | None, list[str]]] | None:
+        """"a due date 21 days after the checkout date": a date field computed from another."""
+        low = clause.low
+        if q.unit not in ("days", "weeks", "months", "years", "hours", "minutes") or q.end >= len(low):
+            return None
+        if low[q.end] not in ("after", "before"):
+            return None
+        group = clause.field_before(i, 0)
+        if group is None or group[0].end != i or group[0].start == 0 or low[group[0].start - 1] not in ("a", "an", "the", "its"):
+            return None
+        chosen = self.choose(clause, group, context)
+        if self.index.field_type(chosen.entity, chosen.field) not in _TIMES:
+            return None
+        base = clause.field_at(q.end + 1, q.end + 2)
+        other = self.choose(clause, base, context) if base is not None else None
+        draft = self.draft(RuleKind.FORMULA, chosen.entity, [])
+        draft.target = chosen.field
+        stop = base[0].end if base is not None else min(len(low), q.end + 4)
+        if other is None or other.entity != chosen.entity:
+            draft.reason = f"it counts from '{clause.text(q.end + 1, q.end + 5)}', which is no field of {chosen.entity}"
+            return [draft], stop, (chosen.entity, [chosen.field])
+        sign = "add" if low[q.end] == "after" else "sub"
+        draft.expression = RuleExpr(
+            op=sign, args=(RuleExpr(op="field", name=other.field, entity=other.entity), RuleExpr(op="const", value=_value(q)))
+        )
+        draft.fields = [other.field]
+        return [draft], stop, (chosen.entity, [chosen.field])
+
     def is_entity(self, words: Sequence[str], entity: str) -> bool:
         """Whether ``words`` name ``entity`` itself ("unique per driver" of a Driver)."""
         return any(m.entity == entity for m in self.index.entity_mentions(tokenize(" ".join(words))))
@@ -1283,7 +1389,10 @@ class _Reader:
             prohibits = any(w in _PROHIBIT for w in low) or (
                 clause.negated(0, len(low)) and any(w in ("allowed", "possible") for w in low)
             )
-            if (numeric and cue_in_sub) or (prohibits and len(sub_part) > 1) or ("%" in low[sub:] and has_number):
+            in_sub_field = any(g[0].start >= sub for g in clause.fields)
+            if (cue_in_sub and (numeric or in_sub_field)) or (prohibits and len(sub_part) > 1) or (
+                "%" in low[sub:] and has_number
+            ):
                 consequence = main
         if not consequence and verb < len(low):
             # "Claims above 1,000 EUR need a second approval": a limit inside the subject is a condition
@@ -1347,6 +1456,8 @@ class _Reader:
             return None
         head_toks = clause.toks[head[0] : head[1]]
         target, target_entity = self.target(head_toks, context)
+        if target_entity is None and len(context) == 1:
+            target_entity = context[0]  # "The fee is ..." in a story about an overdue loan
         parsed = parse_formula(body, self.index, target_entity)
         draft = self.draft(RuleKind.FORMULA, target_entity, [])
         if parsed.expression is None:
@@ -1364,7 +1475,7 @@ class _Reader:
             target = snake_case(" ".join(t.low for t in head_toks if t.low not in _SKIPPABLE)[:60], "value")
         draft.target = target or "value"
         draft.expression = expr
-        draft.fields = list(reads)
+        draft.fields = [name for entity, name in _expr_fields(expr) if entity == draft.entity]
         if parsed.leftover:
             draft.reason = f"it applies only {' '.join(parsed.leftover)[:80]}"
         elif expr.op == "round" and not expr.args:
@@ -1388,7 +1499,7 @@ class _Reader:
         named = words[:cut]
         clause_fields = self.index.field_mentions(named)
         for group in clause_fields:
-            if group[0].end == len(named):
+            if group[0].start == 0 and group[0].end == len(named):
                 pick = [m for m in group if m.entity in [x.entity for x in mentions]] or group
                 return pick[0].field, pick[0].entity
         if mentions:
@@ -1415,6 +1526,16 @@ class _Reader:
         return _Draft(kind, entity, list(dict.fromkeys(fields)), op, list(values), fmt)
 
 
+
+
+def _expr_fields(expr: RuleExpr) -> list[tuple[str | None, str]]:
+    """The ``(entity, field)`` leaves of an expression, in order, each once."""
+    out: dict[tuple[str | None, str], None] = {}
+    if expr.op == "field":
+        out[(expr.entity, expr.name)] = None
+    for arg in expr.args:
+        out.update(dict.fromkeys(_expr_fields(arg)))
+    return list(out)
 
 
 # -- where rules are read ------------------------------------------------------------------------------------------
@@ -1570,7 +1691,7 @@ def _unit_fits(name: str, ftype: FieldType | None, values: Sequence[RuleValue]) 
 
 
 def _key(draft: _Draft) -> tuple[object, ...]:
-    values = tuple((v.number if v.number is not None else v.text.lower(), v.unit) for v in draft.values)
+    values = tuple(v.number if v.number is not None else v.text.lower() for v in draft.values)
     fields = tuple(draft.fields) if draft.kind is RuleKind.COMPARISON else tuple(sorted(draft.fields))
     return (
         draft.kind,
@@ -1661,7 +1782,7 @@ def extract_rules(
         draft = _resolve(draft, index)
         if source.strict and (draft.entity is None or (not draft.fields and draft.kind is not RuleKind.FORMULA)):
             continue
-        if source.strict and draft.reason and draft.kind is not RuleKind.FORMULA:
+        if source.strict and draft.reason and draft.kind is RuleKind.CONDITION:
             continue
         key = _key(draft)
         if key in keys:
