@@ -84,7 +84,11 @@ def _match(wanted: list[dict[str, Any]], found: tuple[Rule, ...]) -> dict[int, i
     matched across (a codeable rule found as a hook, or a hook found as codeable: an over-claim).
     """
     strict = [
-        [j for j, rule in enumerate(found) if rule_matches(want, rule) and rule.codeable is want.get("codeable", True)]
+        [
+            j
+            for j, rule in enumerate(found)
+            if rule_matches(want, rule) and rule.codeable is want.get("codeable", True)
+        ]
         for want in wanted
     ]
     loose = [[j for j, rule in enumerate(found) if rule_matches(want, rule)] for want in wanted]
@@ -195,8 +199,12 @@ def measure(expected: Path) -> Figures:
     for key, alias in (want.get("aliases") or {}).items():
         entity_name, _, field_name = key.partition(".")
         entity = analysis.entity(entity_name)
-        got_alias = None if entity is None else entity.alias if not field_name else getattr(
-            entity.field(field_name), "alias", None
+        got_alias = (
+            None
+            if entity is None
+            else entity.alias
+            if not field_name
+            else getattr(entity.field(field_name), "alias", None)
         )
         if got_alias != alias:
             figures.problems.append(f"alias of {key} is {got_alias!r}, expected {alias!r}")

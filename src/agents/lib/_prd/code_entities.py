@@ -114,7 +114,10 @@ def read_sql(code: str, ents: EntityDrafts) -> None:
                 type_text = (
                     " ".join(words[1:3]) if words[2].lower() in ("with", "precision", "varying") else words[1]
                 )
-            notes = [_sql_check(line), "unique" if " unique" in f" {col_def}" and "unique (" not in col_def else ""]
+            notes = [
+                _sql_check(line),
+                "unique" if " unique" in f" {col_def}" and "unique (" not in col_def else "",
+            ]
             notes.append(comments.get(words[0].strip('`"[]').lower(), ""))
             description = "; ".join(n for n in notes if n)
             f = make_field(words[0].strip('`"[]'), type_text, required=required, description=description)
@@ -267,8 +270,11 @@ def read_json(block: Block, section: Section, ents: EntityDrafts, known: set[str
                 "in the sentence before it"
             )
             return
-        fields = [f.model_copy(update={"description": comments[f.name][:200]}) if f.name in comments else f for f in _json_fields(data)]
-        ents.add(name, fields, "json")
+        described = [
+            f.model_copy(update={"description": comments[f.name][:200]}) if f.name in comments else f
+            for f in _json_fields(data)
+        ]
+        ents.add(name, described, "json")
         return
     if data is None and name is not None:
         # invalid JSON: read top-level keys with a linear scan
@@ -293,7 +299,9 @@ def read_json(block: Block, section: Section, ents: EntityDrafts, known: set[str
             else:
                 ftype = guess_type(fname)
             fields.append(
-                EntityField(name=fname, type=ftype, alias=wire_alias(key, fname), description=comments.get(fname, "")[:200])
+                EntityField(
+                    name=fname, type=ftype, alias=wire_alias(key, fname), description=comments.get(fname, "")[:200]
+                )
             )
         ents.add(name, fields, "json")
         ents.warnings.append(

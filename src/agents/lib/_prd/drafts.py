@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from agents.lib._prd.models import Entity, EntityField, FieldType
-from agents.lib._prd.rules import FieldNote
+from agents.lib._prd.rule_clause import FieldNote
 from agents.lib._prd.text import singular, word_set
 from agents.lib.naming import pascal_case, safe_class_name, safe_field_name, snake_case, split_words
 
@@ -202,12 +202,20 @@ def name_from_context(text: str) -> str | None:
             return name
     rest = _REST_RE.search(text)
     if rest is not None:
-        segments = [s for s in rest.group(1).split("/") if s and not s.startswith(("{", ":", "<", "v1", "v2", "api"))]
+        segments = [
+            s for s in rest.group(1).split("/") if s and not s.startswith(("{", ":", "<", "v1", "v2", "api"))
+        ]
         if segments:
             return entity_name(segments[-1].replace("-", " ").replace("_", " "))
     for i, w in enumerate(words):
         clean = w.strip(",.:;()*`'\"")
-        if i > 0 and clean[:1].isupper() and not clean.isupper() and clean.lower() not in _NAME_NOISE and clean.isalpha():
+        if (
+            i > 0
+            and clean[:1].isupper()
+            and not clean.isupper()
+            and clean.lower() not in _NAME_NOISE
+            and clean.isalpha()
+        ):
             return entity_name(clean)
     return None
 

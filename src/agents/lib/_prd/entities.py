@@ -15,7 +15,7 @@ from agents.lib._prd.drafts import (
 )
 from agents.lib._prd.models import Entity, EntityField
 from agents.lib._prd.parse import DATA_MODEL, IGNORED, OUT_OF_SCOPE, Block, Document, Section
-from agents.lib._prd.rules import FieldNote
+from agents.lib._prd.rule_clause import FieldNote
 from agents.lib._prd.text import sentences, word_set
 
 __all__ = ["extract_entities"]
@@ -141,7 +141,9 @@ def _from_phrase(sentence: str, ents: EntityDrafts, in_data_model: bool) -> None
         fields = field_list(rest, strict=True)
         if len(fields) < 2 or any(len(f.name.split("_")) > 4 for f in fields):
             return
-        bad = any(w in _BAD_SUBJECTS for w in (subject.lower(), subject.lower().rstrip("s"), head, head.rstrip("s")))
+        bad = any(
+            w in _BAD_SUBJECTS for w in (subject.lower(), subject.lower().rstrip("s"), head, head.rstrip("s"))
+        )
         if bad and sum("_" in part for part in rest.replace(" and ", ",").split(",")) < 2:
             return  # "the application has a login page and a dashboard"; but "an application has an application_id"
         ents.add(entity_name(subject), fields, "phrase")

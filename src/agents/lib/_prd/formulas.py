@@ -49,7 +49,9 @@ class Formula:
 def has_arithmetic(toks: Sequence[Tok]) -> bool:
     """Whether the words read as arithmetic: an operator word, ``N% of``, ``the sum of``, ``N EUR per X``."""
     for i, tok in enumerate(toks):
-        if tok.low == "times" and (i + 1 >= len(toks) or toks[i + 1].low in ("with", "a", "per", "each", ",", ".")):
+        if tok.low == "times" and (
+            i + 1 >= len(toks) or toks[i + 1].low in ("with", "a", "per", "each", ",", ".")
+        ):
             continue  # "retried up to 3 times with backoff": how often, not a product
         if tok.low in ARITHMETIC_WORDS or tok.low in ("\u00d7", "*"):
             return True

@@ -414,7 +414,20 @@ class RuleExpr(_Frozen):
     """
 
     op: Literal[
-        "field", "input", "const", "now", "today", "add", "sub", "mul", "div", "percent_of", "min", "max", "round", "sum"
+        "field",
+        "input",
+        "const",
+        "now",
+        "today",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "percent_of",
+        "min",
+        "max",
+        "round",
+        "sum",
     ]
     name: str = ""
     entity: str | None = None

@@ -372,7 +372,20 @@ def classify_heading(text: str) -> str | None:
 
 
 _UI_WORDS = frozenset(
-    "journey journeys ui ux screen screens wireframe wireframes mockup mockups storyboard onboarding".split()
+    [
+        "journey",
+        "journeys",
+        "ui",
+        "ux",
+        "screen",
+        "screens",
+        "wireframe",
+        "wireframes",
+        "mockup",
+        "mockups",
+        "storyboard",
+        "onboarding",
+    ]
 )
 
 

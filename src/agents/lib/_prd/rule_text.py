@@ -81,7 +81,14 @@ LENGTH_UNITS |= {"word": "words", "words": "words"}
 _CURRENCY_CODES = word_set(
     "eur usd gbp sek nok dkk chf jpy cny aud cad nzd pln czk huf inr brl mxn zar sgd hkd try"
 )
-_CURRENCY_WORDS = {"euro": "EUR", "euros": "EUR", "dollar": "USD", "dollars": "USD", "pound": "GBP", "pounds": "GBP"}
+_CURRENCY_WORDS = {
+    "euro": "EUR",
+    "euros": "EUR",
+    "dollar": "USD",
+    "dollars": "USD",
+    "pound": "GBP",
+    "pounds": "GBP",
+}
 _CURRENCY_SIGNS = {"\u20ac": "EUR", "$": "USD", "\u00a3": "GBP"}
 _OTHER_UNITS = {
     "kg": "kg",
@@ -390,9 +397,7 @@ class FieldIndex:
         return [merged[k] for k in sorted(merged)]
 
     @staticmethod
-    def _match(
-        key: _FieldKey, stems: list[str], joined: list[str], start: int, used: set[int]
-    ) -> int | None:
+    def _match(key: _FieldKey, stems: list[str], joined: list[str], start: int, used: set[int]) -> int | None:
         """The end of ``key`` found at ``start`` (one word of gap allowed inside), else ``None``."""
         i = start
         for n, word in enumerate(key.words):
@@ -400,9 +405,7 @@ class FieldIndex:
                 return None
             if stems[i] == word or (n == 0 and key.optional_tail and _same_event(stems[i], word)):
                 i += 1
-            elif joined[i] == word and i + 1 not in used:
-                i += 2
-            elif (
+            elif (joined[i] == word and i + 1 not in used) or (
                 n > 0
                 and i + 1 < len(stems)
                 and stems[i] not in ("and", "or", ",", ";", "per")

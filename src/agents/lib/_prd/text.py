@@ -70,7 +70,9 @@ def singular(word: str) -> str:
 def _list_number(prev: str) -> bool:
     """Whether the text before a period ends in a number that a period does not end a sentence after."""
     last = prev.split()[-1] if prev.split() else ""
-    return last.isdigit() and (len(prev.split()) == 1 or len(last) <= 2 and prev.split()[-2:-1] in (["version"], ["v"]))
+    return last.isdigit() and (
+        len(prev.split()) == 1 or (len(last) <= 2 and prev.split()[-2:-1] in (["version"], ["v"]))
+    )
 
 
 def sentences(text: str) -> list[str]:
