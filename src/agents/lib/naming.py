@@ -42,17 +42,31 @@ _DIGITS = "0123456789"
 _NODE_TYPE_WORDS = frozenset({"effect", "compute", "reducer", "orchestrator"})
 _SUFFIX_WORDS = _NODE_TYPE_WORDS | {"service", "microservice", "node"}
 
-_BUILTIN_NAMES = ["abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "breakpoint", "bytearray", "bytes", "callable", "chr", "classmethod", "compile", "complex", "copyright", "credits", "delattr", "dict", "dir", "divmod", "enumerate", "eval", "exec", "exit", "filter", "float", "format", "frozenset", "getattr", "globals", "hasattr", "hash", "help", "hex", "input", "int", "isinstance", "issubclass", "iter", "len", "license", "list", "locals", "map", "max", "memoryview", "min", "next", "object", "oct", "open", "ord", "pow", "print", "property", "quit", "range", "repr", "reversed", "round", "set", "setattr", "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type", "vars", "zip"]
+
+def _names(text: str) -> list[str]:
+    return text.split()
+
+
+_BUILTIN_NAMES = _names(
+    "abs aiter all anext any ascii bin bool breakpoint bytearray bytes callable chr classmethod compile "
+    "complex copyright credits delattr dict dir divmod enumerate eval exec exit filter float format "
+    "frozenset getattr globals hasattr hash help hex input int isinstance issubclass iter len license "
+    "list locals map max memoryview min next object oct open ord pow print property quit range repr "
+    "reversed round set setattr slice sorted staticmethod str sum super tuple type vars zip"
+)
 # pydantic 2's public BaseModel attributes (the v1 names it keeps too); any name starting with model_ is refused
-_BASEMODEL_NAMES = ["construct", "copy", "dict", "from_orm", "json", "parse_file", "parse_obj", "parse_raw", "schema", "schema_json", "update_forward_refs", "validate", "fields"]
+_BASEMODEL_NAMES = _names(
+    "construct copy dict from_orm json parse_file parse_obj parse_raw schema schema_json "
+    "update_forward_refs validate fields"
+)
 # what a generated models module or test imports by these names, and the names a method's parameters use
-_MODULE_NAMES = ["date", "datetime", "time", "timedelta", "decimal", "uuid", "self", "cls", "pytest", "yaml"]
+_MODULE_NAMES = _names("date datetime time timedelta decimal uuid self cls pytest yaml")
 
 RESERVED_FIELD_NAMES: frozenset[str] = frozenset(_BUILTIN_NAMES + _BASEMODEL_NAMES + _MODULE_NAMES) - {"id"}
 """snake_case names a field of a generated model must not have (``id`` is the models' own key field)."""
 
 RESERVED_CLASS_NAMES: frozenset[str] = frozenset(
-    (
+    _names(
         # the generated runtime (onex_runtime): every public name of its modules
         "Container ServiceKey ErrorCode OnexError NodeBase NodeCompute NodeEffect NodeOrchestrator NodeReducer "
         "IOWrapper RunReport StepGraph StepRunner TransitionTable MixinCaching MixinCircuitBreaker MixinEventBus "
@@ -76,7 +90,7 @@ RESERVED_CLASS_NAMES: frozenset[str] = frozenset(
         "SyntaxError SyntaxWarning SystemError SystemExit TabError TimeoutError TypeError UnboundLocalError "
         "UnicodeDecodeError UnicodeEncodeError UnicodeError UnicodeTranslateError UnicodeWarning UserWarning "
         "ValueError Warning ZeroDivisionError"
-    ).split()
+    )
 )
 """PascalCase names an entity of a generated service must not have: the runtime's, imported and builtin names."""
 
@@ -114,8 +128,10 @@ def is_safe_identifier(name: str) -> bool:
 
 
 def is_reserved_field_name(name: str) -> bool:
-    """Return whether ``name`` must not name a field: a builtin, a ``BaseModel`` attribute or ``model_*``, an
-    imported module or type name (``date``), or not a safe identifier.
+    """Return whether ``name`` must not name a field.
+
+    Reserved: a builtin, a ``BaseModel`` attribute or ``model_*``, an imported module or type name (``date``),
+    or anything that is not a safe identifier.
     """
     return name in RESERVED_FIELD_NAMES or name.startswith("model_") or not is_safe_identifier(name)
 

@@ -178,7 +178,7 @@ def _is_generic(title: str) -> bool:
 
 
 def _named_in_text(doc: Document) -> str | None:
-    """The product's name from the first sentence that names it ("Linkly is a link shortener ...")."""
+    """Return the product's name from the first sentence that names it ("Linkly is a link shortener ...")."""
     paragraphs = [
         clean_placeholders(b.text)
         for section in doc.sections

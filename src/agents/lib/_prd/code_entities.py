@@ -139,7 +139,7 @@ def read_sql(code: str, ents: EntityDrafts) -> None:
 
 
 def _sql_check(column_definition: str) -> str:
-    """The condition of a column's ``CHECK (...)``: ``quantity > 0``."""
+    """Return the condition of a column's ``CHECK (...)``: ``quantity > 0``."""
     lower = column_definition.lower()
     at = lower.find("check")
     if at == -1:
@@ -313,7 +313,7 @@ _TITLE_KINDS = frozenset({DATA_MODEL, OTHER, TECHNICAL, API})
 
 
 def section_entity(section: Section) -> str | None:
-    """The entity a section's title names (``### Invoice``, ``## Reading format``), for a table or example in it.
+    """Return the entity a section's title names (``### Invoice``, ``## Reading format``) for what is in it.
 
     Only data model, API, technical and untitled-kind sections name entities this way: a security section's
     "XSS prevention" or a story's title is no entity.
@@ -340,7 +340,7 @@ def _json_name(block: Block, section: Section, known: set[str]) -> str | None:
 
 
 def _leading_comment(code: str) -> str:
-    """The text of a ``//`` or ``#`` comment on the first line of a code block."""
+    """Return the text of a ``//`` or ``#`` comment on the first line of a code block."""
     first = code.lstrip().split("\n", 1)[0].strip()
     for marker in ("//", "#", "/*"):
         if first.startswith(marker):

@@ -107,7 +107,7 @@ def field_type_for(name: str, type_text: str = "") -> FieldType:
 
 
 def guess_type(name: str) -> FieldType:
-    """A field's type from the whole words of its name (``due_date``: date; ``update`` is no date), else ``str``."""
+    """Return a field's type from the whole words of its name (``due_date``: date; ``update``: str)."""
     n = name.lower()
     parts = n.split("_")
     last = parts[-1]
@@ -135,7 +135,7 @@ def guess_type(name: str) -> FieldType:
 
 
 def entity_name(raw: str) -> str | None:
-    """An entity's PascalCase name from a phrase (``line items`` -> ``LineItem``), or ``None``.
+    """Return an entity's PascalCase name from a phrase (``line items`` -> ``LineItem``), or ``None``.
 
     A single PascalCase word is kept whole (``ReturnRequest``), noise words and all; names made only of numbers
     are refused.
@@ -241,7 +241,7 @@ _WIRE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def wire_alias(raw: str, name: str) -> str | None:
-    """The PRD's own spelling of a field when it is a usable wire name that differs from ``name`` (``sellerId``)."""
+    """Return the PRD's spelling of a field when it is a wire name that differs from ``name`` (``sellerId``)."""
     raw = raw.strip().strip("`*'\"[]")
     return raw if raw != name and _WIRE_NAME_RE.fullmatch(raw) else None
 
@@ -291,7 +291,7 @@ class EntityDrafts:
         draft.fields[field_name] = found.model_copy(update={"description": joined})
 
     def result(self) -> tuple[Entity, ...]:
-        """The entities, each field typed from what the PRD states, reserved names changed (the PRD's kept)."""
+        """Return the entities: fields typed from what the PRD states, reserved names changed (aliases kept)."""
         # a field whose type was only guessed from its name takes the type another entity
         # states for the same field name ("tenant_id" typed in a JSON example, untyped in bullets)
         stated: dict[str, EntityField] = {}

@@ -145,7 +145,7 @@ def _from_phrase(sentence: str, ents: EntityDrafts, in_data_model: bool) -> None
             w in _BAD_SUBJECTS for w in (subject.lower(), subject.lower().rstrip("s"), head, head.rstrip("s"))
         )
         if bad and sum("_" in part for part in rest.replace(" and ", ",").split(",")) < 2:
-            return  # "the application has a login page and a dashboard"; but "an application has an application_id"
+            return  # "the application has a login page"; but "an application has an application_id, ..."
         ents.add(entity_name(subject), fields, "phrase")
         return
 

@@ -367,7 +367,7 @@ def parse_formula(toks: Sequence[Tok], index: FieldIndex, entity: str | None) ->
 
 
 def formula_entity(expr: RuleExpr) -> str | None:
-    """The entity the expression's ``field`` leaves belong to (the first), or ``None``."""
+    """Return the entity the expression's ``field`` leaves belong to (the first), or ``None``."""
     if expr.op == "field":
         return expr.entity
     for arg in expr.args:

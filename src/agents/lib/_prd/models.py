@@ -354,8 +354,9 @@ class RuleFormat(StrEnum):
     """The formats a :attr:`RuleKind.FORMAT` rule names.
 
     ``digits``, ``letters``, ``alphanumeric``, ``upper_alphanumeric`` (capital letters and digits) and ``hex``
-    are character classes whose length the rule's operator and values give (``8 digits``: ``eq [8]``); the others are standard formats (``currency_code`` is ISO 4217's
-    three capital letters, ``country_code`` ISO 3166-1 alpha-2, ``phone`` E.164).
+    are character classes whose length the rule's operator and values give (``8 digits``: ``eq [8]``); the
+    others are standard formats (``currency_code`` is ISO 4217's three capital letters, ``country_code``
+    ISO 3166-1 alpha-2, ``phone`` E.164).
     """
 
     EMAIL = "email"
@@ -407,7 +408,8 @@ class RuleExpr(_Frozen):
     """A node of a rule's arithmetic, a tree the generator renders (never code text).
 
     ``field``: the field ``name`` of ``entity``; ``input``: a value the PRD names that is no field, a parameter
-    called ``name`` (``days_overdue``); ``const``: ``value``; ``now`` / ``today``: the current time / date; ``add``/``sub``/``mul``/``div``: two ``args``;
+    called ``name`` (``days_overdue``); ``const``: ``value``; ``now`` / ``today``: the current time / date;
+    ``add``/``sub``/``mul``/``div``: two ``args``;
     ``percent_of``: ``args[0]`` percent of ``args[1]`` (``args[0] / 100 * args[1]``); ``min``/``max``: two or
     more ``args``; ``round``: ``args[0]`` rounded half-up to ``digits`` decimals; ``sum``: ``args[0]`` summed
     over the records of ``entity`` (the line items of an invoice).
@@ -451,7 +453,7 @@ class RuleExpr(_Frozen):
         return self
 
     def field_names(self) -> tuple[str, ...]:
-        """The ``field`` names the expression reads, in order, each once."""
+        """Return the ``field`` names the expression reads, in order, each once."""
         names: dict[str, None] = {}
         if self.op == "field":
             names[self.name] = None
@@ -460,7 +462,7 @@ class RuleExpr(_Frozen):
         return tuple(names)
 
     def input_names(self) -> tuple[str, ...]:
-        """The ``input`` names the expression reads, in order, each once."""
+        """Return the ``input`` names the expression reads, in order, each once."""
         names: dict[str, None] = {}
         if self.op == "input":
             names[self.name] = None

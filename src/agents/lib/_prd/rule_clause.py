@@ -31,8 +31,6 @@ from agents.lib._prd.rule_text import (
 )
 from agents.lib._prd.text import singular, word_set
 
-__all__ = ["FieldNote", "extract_rules"]
-
 __all__ = ["Clause", "Draft", "FieldNote", "ReaderBase", "Source", "rule_value", "word_value"]
 
 MAX_RULES = 200
@@ -54,7 +52,8 @@ CUES: list[tuple[tuple[str, ...], RuleOperator]] = sorted(
             (
                 RuleOperator.LE,
                 "less than or equal to|equal to or less than|at most|no more than|not more than|up to|"
-                "a maximum of|maximum of|maximum|max|capped at|limited to|no greater than|no higher than|at or below|"
+                "a maximum of|maximum of|maximum|max|capped at|limited to|no greater than|no higher than|"
+                "at or below|"
                 "no later than|within|until|<=|\u2264",
             ),
             (
@@ -282,7 +281,7 @@ class Clause:
         return tuple(self.low[i : i + len(words)]) == tuple(words)
 
     def field_at(self, start: int, end: int) -> list[Mention] | None:
-        """The field mention group that starts in [start, end) after nothing but articles, or None."""
+        """Return the field mention group that starts in [start, end) after nothing but articles, or None."""
         for group in self.fields:
             if start <= group[0].start < end + 3:
                 owner = next((m for m in self.entities if m.start >= start and m.end < group[0].start), None)
@@ -324,7 +323,7 @@ class ReaderBase:
         self.index = index
 
     def choose(self, clause: Clause, group: list[Mention], context: Sequence[str]) -> Mention:
-        """The candidate of a field mention whose entity the sentence, the requirement or the PRD points to."""
+        """Return the candidate of a field mention whose entity the sentence, requirement or PRD points to."""
         if len(group) == 1:
             return group[0]
         start, end = group[0].start, group[0].end
@@ -343,7 +342,7 @@ class ReaderBase:
         return (exact or group)[0]
 
     def scope_field(self, entity: str, words: Sequence[str]) -> str | None:
-        """The field of ``entity`` a scope noun names: ``member`` -> ``member_id``, ``funding round`` -> ``round_id``."""
+        """Return the field of ``entity`` a scope noun names: ``member`` -> ``member_id``."""
         e = self.index.entities.get(entity)
         if e is None or not words:
             return None
@@ -364,7 +363,7 @@ class ReaderBase:
         return None
 
     def verb_field(self, entity: str | None, words: Sequence[str], *, numeric: bool = False) -> str | None:
-        """A date or time field of ``entity`` named after a verb: ``submitted`` -> ``submitted_at``.
+        """Return a date or time field of ``entity`` named after a verb: ``submitted`` -> ``submitted_at``.
 
         ``numeric``: a number field instead (``serves`` -> ``servings``).
         """
@@ -442,7 +441,7 @@ class ReaderBase:
         return None, []
 
     def entity_field_by_unit(self, entity: str | None, q: Quantity | None) -> list[str]:
-        """The one field of ``entity`` a number of that unit can be about (``EUR`` -> the one money field)."""
+        """Return the one field of ``entity`` a number of that unit is about (``EUR``: its one money field)."""
         e = self.index.entities.get(entity or "")
         if e is None or q is None:
             return []

@@ -13,15 +13,6 @@ from agents.lib._prd.models import (
     RuleOperator,
     RuleValue,
 )
-from agents.lib._prd.rule_text import (
-    TIME_UNITS,
-    Mention,
-    tokenize,
-)
-from agents.lib._prd.text import singular
-from agents.lib.naming import snake_case
-
-__all__ = ["FieldNote", "extract_rules"]
 from agents.lib._prd.rule_clause import (
     AT_A_TIME,
     PERIOD_WORDS,
@@ -32,6 +23,13 @@ from agents.lib._prd.rule_clause import (
     Draft,
     ReaderBase,
 )
+from agents.lib._prd.rule_text import (
+    TIME_UNITS,
+    Mention,
+    tokenize,
+)
+from agents.lib._prd.text import singular
+from agents.lib.naming import snake_case
 
 __all__ = ["CountReader"]
 
@@ -40,7 +38,7 @@ class CountReader(ReaderBase):
     """Reads quotas and uniqueness."""
 
     def pers(self, clause: Clause, j: int) -> tuple[list[tuple[str, list[str], RuleValue | None]], int]:
-        """The ``per ...`` phrases after token ``j``: a period (``per day``) or what shares a quota (``per member``)."""
+        """Return the ``per ...`` phrases after token ``j``: a period (``per day``) or a scope (``per member``)."""
         low = clause.low
         out: list[tuple[str, list[str], RuleValue | None]] = []
         while j < len(low) and low[j] in ("per", "each", "a", "every") and j + 1 < len(low):

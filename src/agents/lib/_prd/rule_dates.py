@@ -13,13 +13,6 @@ from agents.lib._prd.models import (
     RuleOperator,
     RuleValue,
 )
-from agents.lib._prd.rule_text import (
-    Quantity,
-)
-from agents.lib._prd.text import singular
-from agents.lib.naming import snake_case
-
-__all__ = ["FieldNote", "extract_rules"]
 from agents.lib._prd.rule_clause import (
     CUES,
     SKIPPABLE,
@@ -29,6 +22,11 @@ from agents.lib._prd.rule_clause import (
     ReaderBase,
     rule_value,
 )
+from agents.lib._prd.rule_text import (
+    Quantity,
+)
+from agents.lib._prd.text import singular
+from agents.lib.naming import snake_case
 
 __all__ = ["DateReader"]
 
@@ -39,7 +37,7 @@ class DateReader(ReaderBase):
     def relative_date(
         self, clause: Clause, i: int, q: Quantity, context: list[str]
     ) -> tuple[list[Draft], int, tuple[str | None, list[str]]] | None:
-        """ "a due date 21 days after the checkout date": a date field computed from another."""
+        """Read "a due date 21 days after the checkout date": a date field computed from another."""
         low = clause.low
         if q.unit not in ("days", "weeks", "months", "years", "hours", "minutes") or q.end >= len(low):
             return None
@@ -197,8 +195,7 @@ class DateReader(ReaderBase):
     def duration(
         self, clause: Clause, i: int, floor: int, context: list[str], subject: tuple[str | None, list[str]]
     ) -> tuple[list[Draft], int, tuple[str | None, list[str]]] | None:
-        """ "A rental lasts at most 30 days": the end of a record compared with its start plus the duration."""
-        low = clause.low
+        """Read "A rental lasts at most 30 days": the end of a record compared with its start plus the duration."""
         for words, op in CUES:
             if clause.words_at(i + 1, words) and op in (RuleOperator.LE, RuleOperator.LT):
                 q = clause.qty.get(i + 1 + len(words))

@@ -20,16 +20,6 @@ from agents.lib._prd.models import (
     RuleOperator,
     RuleValue,
 )
-from agents.lib._prd.rule_text import (
-    Quantity,
-    Tok,
-    tokenize,
-    unit_at,
-)
-from agents.lib._prd.text import singular
-from agents.lib.naming import snake_case
-
-__all__ = ["FieldNote", "extract_rules"]
 from agents.lib._prd.rule_clause import (
     CHAR_CLASSES,
     COPULA,
@@ -56,6 +46,14 @@ from agents.lib._prd.rule_clause import (
 )
 from agents.lib._prd.rule_counts import CountReader
 from agents.lib._prd.rule_dates import DateReader
+from agents.lib._prd.rule_text import (
+    Quantity,
+    Tok,
+    tokenize,
+    unit_at,
+)
+from agents.lib._prd.text import singular
+from agents.lib.naming import snake_case
 
 __all__ = ["SentenceReader", "expr_fields"]
 
@@ -183,9 +181,18 @@ class SentenceReader(CountReader, DateReader):
                 return self.enumeration(clause, start, i, floor, context, subject)
         if word == "only" and (listed := self.list_at(clause, i + 1)) is not None and len(listed[0]) >= 2:
             end = listed[1]
-            if end < len(low) and low[end] in ("are", "is") and end + 1 < len(low):
-                if low[end + 1] in ("accepted", "allowed", "supported", "valid"):
-                    return self.enumeration(clause, i + 1, i, floor, context, subject)
+            if (
+                end + 1 < len(low)
+                and low[end] in ("are", "is")
+                and low[end + 1]
+                in (
+                    "accepted",
+                    "allowed",
+                    "supported",
+                    "valid",
+                )
+            ):
+                return self.enumeration(clause, i + 1, i, floor, context, subject)
         if word == "(" and (listed := self.list_at(clause, i + 1)) is not None and len(listed[0]) >= 2:
             before = clause.field_before(i, floor)
             if listed[1] < len(low) and low[listed[1]] == ")" and before is not None and before[0].end == i:
@@ -289,9 +296,10 @@ class SentenceReader(CountReader, DateReader):
         if q is not None:
             end = q.end
             # "within 90 days of the treatment date": a date compared with another date
-            if q.unit in ("days", "weeks", "months", "years", "hours", "minutes") and end < len(low):
-                if low[end] in ("of", "after", "before", "from"):
-                    return self.offset(clause, i, q, end, op, floor, context, subject)
+            if q.unit in ("days", "weeks", "months", "years", "hours", "minutes") and (
+                end < len(low) and low[end] in ("of", "after", "before", "from")
+            ):
+                return self.offset(clause, i, q, end, op, floor, context, subject)
             if low[i] in ("within", "until"):
                 return None  # "published within one minute": how fast, not a rule on the data
             return self.limit(clause, i, end, op, [q], floor, source, context, subject)
@@ -393,7 +401,7 @@ class SentenceReader(CountReader, DateReader):
             return self.age(
                 clause, i, end + (1 if end < len(low) and low[end] == "old" else 0), op, values, entity, fields
             )
-        fmt, class_end = self.char_class(clause, end if not unit or unit == "digits" else end)
+        fmt, class_end = self.char_class(clause, end)
         if unit == "digits":
             fmt, class_end = RuleFormat.DIGITS, end
         if fmt is not None:
@@ -483,7 +491,7 @@ class SentenceReader(CountReader, DateReader):
         return None
 
     def list_at(self, clause: Clause, j: int, *, commas_only: bool = False) -> tuple[list[RuleValue], int] | None:
-        """A list of short values at ``j``: ``30, 45, 60 or 120 minutes``, ``dog, cat, rabbit or guinea pig``.
+        """Return a list of short values at ``j``: ``30, 45, 60 or 120 minutes``, ``dog, cat or guinea pig``.
 
         The last item follows ``or``/``and``; with ``commas_only`` (after "one of", in a field's notes) a list of
         two or more comma-separated items needs none. Items are at most three words; returns the values and the
@@ -725,7 +733,7 @@ class SentenceReader(CountReader, DateReader):
         return draft
 
     def target(self, head: Sequence[Tok], context: list[str]) -> tuple[str, str | None]:
-        """The name of the value a formula computes, and its entity: ``the fee of a payment`` -> fee, Payment."""
+        """Return the name of the value a formula computes and its entity (``the fee of a payment``: fee)."""
         low = [t.low for t in head]
         start = 0
         if "'s" in low:  # a possessive: "the member's co-payment"
@@ -756,7 +764,7 @@ class SentenceReader(CountReader, DateReader):
 
 
 def expr_fields(expr: RuleExpr) -> list[tuple[str | None, str]]:
-    """The ``(entity, field)`` leaves of an expression, in order, each once."""
+    """Return the ``(entity, field)`` leaves of an expression, in order, each once."""
     out: dict[tuple[str | None, str], None] = {}
     if expr.op == "field":
         out[(expr.entity, expr.name)] = None

@@ -1,4 +1,4 @@
-"""The words of a rule sentence (private): tokens, numbers with their units, and where fields and entities are named.
+"""The words of a rule sentence (private): tokens, numbers with their units, where fields and entities are named.
 
 :func:`tokenize` splits a sentence into word, number and symbol tokens (linear regexes only); :func:`quantities`
 reads the numbers with the unit after (or the currency sign before) them; :class:`FieldIndex` finds the
@@ -165,7 +165,7 @@ class Quantity:
 
 
 def unit_at(toks: Sequence[Tok], i: int) -> tuple[str, int]:
-    """The unit that starts at token ``i`` and the number of tokens it takes (``("", 0)`` when none)."""
+    """Return the unit that starts at token ``i`` and the number of tokens it takes (``("", 0)`` when none)."""
     if i >= len(toks):
         return "", 0
     tok = toks[i]
@@ -224,9 +224,10 @@ def quantities(toks: Sequence[Tok]) -> list[Quantity]:
     return out
 
 
-# -- where entities and fields are named ---------------------------------------------------------------------------
+# -- where entities and fields are named --------------------------------------------------------------------------
 _UNIT_WORDS = word_set(
-    "kmh kph mph kg g grams gram km kwh mb gb ms pct percent eur usd gbp sek days day seconds second minutes minute "
+    "kmh kph mph kg g grams gram km kwh mb gb ms pct percent eur usd gbp sek days day seconds second "
+    "minutes minute "
     "hours hour months month weeks week years year nights night cents cent"
 )
 # words a field's name may end with that a sentence leaves out: "the destination must be a valid URL"
@@ -322,7 +323,7 @@ class FieldIndex:
                 self.keys.append(_FieldKey(entity, name, bare, (), False))
 
     def field_type(self, entity: str, field: str) -> FieldType | None:
-        """The type of ``entity.field``, or ``None`` when there is no such field."""
+        """Return the type of ``entity.field``, or ``None`` when there is no such field."""
         e = self.entities.get(entity)
         f = e.field(field) if e is not None else None
         return f.type if f is not None else None
@@ -332,12 +333,12 @@ class FieldIndex:
         return entity is not None and self.field_type(entity, field) is not None
 
     def owners(self, field: str) -> list[str]:
-        """The entities that have a field called ``field``, in order."""
+        """Return the entities that have a field called ``field``, in order."""
         return [name for name, e in self.entities.items() if e.field(field) is not None]
 
     @staticmethod
     def stems(toks: Sequence[Tok]) -> list[str]:
-        """The token stems a field's words are compared with (``readings`` -> ``reading``)."""
+        """Return the token stems a field's words are compared with (``readings`` -> ``reading``)."""
         return [_stem(t.low) if t.is_word else t.low for t in toks]
 
     def entity_mentions(self, toks: Sequence[Tok], taken: set[int] | None = None) -> list[Mention]:
@@ -398,7 +399,7 @@ class FieldIndex:
 
     @staticmethod
     def _match(key: _FieldKey, stems: list[str], joined: list[str], start: int, used: set[int]) -> int | None:
-        """The end of ``key`` found at ``start`` (one word of gap allowed inside), else ``None``."""
+        """Return the end of ``key`` found at ``start`` (one word of gap allowed inside), else ``None``."""
         i = start
         for n, word in enumerate(key.words):
             if i >= len(stems) or i in used:

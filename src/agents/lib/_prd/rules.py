@@ -25,14 +25,6 @@ from agents.lib._prd.models import (
     UserStory,
 )
 from agents.lib._prd.parse import API, DATA_MODEL, GOALS, OTHER, OVERVIEW, PREAMBLE, TECHNICAL, Document
-from agents.lib._prd.rule_text import (
-    TIME_UNITS,
-    FieldIndex,
-    tokenize,
-)
-from agents.lib._prd.text import sentences, word_set
-
-__all__ = ["FieldNote", "extract_rules"]
 from agents.lib._prd.rule_clause import (
     MAX_RULES,
     NUMERIC,
@@ -45,11 +37,17 @@ from agents.lib._prd.rule_clause import (
     Source,
 )
 from agents.lib._prd.rule_reader import SentenceReader
+from agents.lib._prd.rule_text import (
+    TIME_UNITS,
+    FieldIndex,
+    tokenize,
+)
+from agents.lib._prd.text import sentences, word_set
 
 __all__ = ["FieldNote", "extract_rules"]
 
 
-# -- where rules are read ------------------------------------------------------------------------------------------
+# -- where rules are read -----------------------------------------------------------------------------------------
 # sections whose paragraphs are descriptions rather than itemised requirements (those are read as requirements)
 _PROSE_KINDS = frozenset({OTHER, OVERVIEW, PREAMBLE, DATA_MODEL, TECHNICAL, API, GOALS})
 
@@ -94,7 +92,7 @@ def _sources(
 
 
 def _note_drafts(reader: SentenceReader, source: Source) -> list[Draft]:
-    """A field's notes: ``0-100``, ``5-120 characters``, ``unique``, ``draft, submitted, paid``, ``> 0``."""
+    """Read a field's notes: ``0-100``, ``5-120 characters``, ``unique``, ``draft, submitted, paid``, ``> 0``."""
     text = " ".join(source.text.split())
     low = text.lower()
     if low.startswith(("e.g", "eg ", "for example", "example", "see ")) or not text:
@@ -271,7 +269,7 @@ def extract_rules(
     entities: Sequence[Entity],
     notes: Sequence[FieldNote] = (),
 ) -> tuple[tuple[Rule, ...], tuple[Entity, ...]]:
-    """The rules the PRD states, in its order, and the entities with the field types those rules show."""
+    """Return the rules the PRD states, in its order, and the entities with the field types those rules show."""
     index = FieldIndex(entities)
     reader = SentenceReader(index)
     drafts: list[tuple[Draft, Source, str]] = []
