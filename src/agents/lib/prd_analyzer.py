@@ -113,7 +113,9 @@ _GENERIC_TITLE_WORDS = word_set(
 _REVISION_WORDS = word_set("updated revised draft final wip latest copy rev revision version")
 _VERSION_RE = re.compile(r"v?\d[\w.]*", re.IGNORECASE)
 _NAMED_RE = re.compile(
-    r"(?:The\s+)?((?:[A-Z][\w-]*)(?:\s+[A-Z][\w-]*){0,3})\s+(?:is\s+(?:a|an|the|our)\b|are\s+(?:a|an|the|our)\b|"
+    r"(?:The\s+)?((?:[A-Z][\w-]*)(?:\s+[A-Z][\w-]*){0,3})"
+    r"(?:\s+(?:platform|service|app|application|system|tool|portal|backend))?"
+    r"\s+(?:is\s+(?:a|an|the|our)\b|are\s+(?:a|an|the|our)\b|"
     r"(?:lets|helps|turns|provides|keeps|decides|sells|delivers|tracks|manages|computes|records|runs)\b)"
 )
 _NOT_NAMES = word_set(
@@ -191,10 +193,11 @@ def _named_in_text(doc: Document) -> str | None:
         if m is not None and m.group(1).split()[0].lower() not in _NOT_NAMES:
             return m.group(1)
     for text in paragraphs[:3]:
+        # "Coupon codes for the spring campaign.": a short line that names what it is about
         words = text.strip().rstrip(".").split()
         if text.strip() and 1 <= len(words) <= 8 and not any(w.lower() in _VERBISH for w in words):
             cut = next((i for i, w in enumerate(words) if w.lower() in _PHRASE_CUT), len(words))
-            if cut:
+            if 1 <= cut <= 3 and (cut < len(words) or len(words) <= 3) and words[0][:1].isupper():
                 return " ".join(words[:cut])
     return None
 

@@ -19,11 +19,11 @@ from agents.lib._prd.drafts import (
     wire_alias,
 )
 from agents.lib._prd.models import EntityField, FieldType
-from agents.lib._prd.parse import API, DATA_MODEL, OTHER, TECHNICAL, Block, Section
+from agents.lib._prd.parse import API, DATA_MODEL, OTHER, TECHNICAL, Block, Section, clean_heading
 from agents.lib._prd.text import singular
 from agents.lib.naming import pascal_case, split_words
 
-__all__ = ["read_json", "read_sql", "read_typescript", "section_entity"]
+__all__ = ["block_context", "read_json", "read_sql", "read_typescript", "section_entity"]
 
 _TS_MEMBER_RE = re.compile(r"(?:readonly[ \t]+)?([A-Za-z_$][\w$]{0,63})(\?)?[ \t]*:[ \t]*([^;,\n]{1,200})")
 _JSON_KEY_RE = re.compile(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"[ \t]*:[ \t]*(\S)')
@@ -323,8 +323,17 @@ def section_entity(section: Section) -> str | None:
     return entity_name(section.title)
 
 
-def _json_name(block: Block, section: Section, known: set[str]) -> str | None:
+def block_context(block: Block, section: Section) -> str:
+    """Return the text before a table or code block, unless it is the section's own heading.
+
+    A heading names an entity only as :func:`section_entity` allows ("XSS Prevention" does not).
+    """
     context = block.context or ""
+    return "" if clean_heading(context) == section.title else context
+
+
+def _json_name(block: Block, section: Section, known: set[str]) -> str | None:
+    context = block_context(block, section)
     comment = _leading_comment(block.text)
     for text in (comment, context):
         for word in split_words(text)[:12]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agents.lib._prd.code_entities import read_json, read_sql, read_typescript, section_entity
+from agents.lib._prd.code_entities import block_context, read_json, read_sql, read_typescript, section_entity
 from agents.lib._prd.drafts import (
     TYPE_WORDS,
     EntityDrafts,
@@ -80,7 +80,8 @@ def _from_table(block: Block, section: Section, ents: EntityDrafts) -> None:
     req_col = _col(header, _REQ_COLS)
     req_header = header[req_col].strip().lower() if req_col is not None else ""
     grouped: dict[str | None, list[EntityField]] = {}
-    default_name = name_from_context(block.context) if block.context else None
+    context = block_context(block, section)
+    default_name = name_from_context(context) if context else None
     if default_name is None:
         default_name = section_entity(section)
     if default_name is None:

@@ -177,13 +177,35 @@ class _Parser:
                     tail = i + 2 + mentions[0].end
                     break
         if over is None:
-            return None
+            return self.sum_of_records(start)
         inner = _Parser(self.toks[start:end], self.index, over)
         body = inner.expression()
         if body is None or inner.pos < len(inner.toks):
             return None
         self.pos = tail
         return RuleExpr(op="sum", entity=over, args=(body,))
+
+    def sum_of_records(self, start: int) -> RuleExpr | None:
+        """Read "the sum of the nightly rates (of its nights)": the one amount of each record summed."""
+        i = start
+        while i < len(self.toks) and self.toks[i].low in _ARTICLES:
+            i += 1
+        mentions = self.index.entity_mentions(self.toks[i : i + 4])
+        if not mentions:
+            return None
+        # "nightly rates": the entity's name may come after a word about it
+        first = mentions[0]
+        if first.start > 1:
+            return None
+        entity = self.index.entities.get(first.entity)
+        amounts = [f.name for f in entity.fields if f.type.value == "decimal"] if entity else []
+        if len(amounts) != 1:
+            return None
+        self.pos = i + first.end
+        if self.peek() == "of" and self.peek(1) in ("its", "their", "the") and self.pos + 2 < len(self.toks):
+            self.pos += 3  # "of its nights": which records are summed, as the caller passes them
+        field = RuleExpr(op="field", name=amounts[0], entity=first.entity)
+        return RuleExpr(op="sum", entity=first.entity, args=(field,))
 
     def operand(self) -> RuleExpr | None:
         words: list[Tok] = []

@@ -43,6 +43,7 @@ _FROM_TO_RE = re.compile(
     r"(?=\s*(?:[,;.:)!?]|$|\s(?:when|once|after|if|and|or|but|by|on|as|while|before|within|via|with|unless|"
     r"until|in|at|for|then|so)\b))"
 )
+_OR_TO_RE = re.compile(rf"\s*,?\s*or\s+(?:back\s+)?to\s+(?:the\s+)?(?P<dst>{_NAME})\b")
 _MOVE_BEFORE_FROM_RE = re.compile(rf"\b{_MOVE}(?:\s+\w+){{0,3}}\s*$")
 _STARTS_RE = re.compile(
     r"\b(?:starts?|begins?|is\s+created|are\s+created|starts\s+out)\s+(?:in|as|at|with|out\s+as)\s+"
@@ -257,6 +258,13 @@ def _sentence_facts(sentence: str, facts: _Facts, section: Section, state_sectio
             facts.transitions.append(_Transition(source, target, "", evidence, facts.next_order(section)))
             spans.append(m.span())
             known = target
+            # "from running to succeeded or to failed": the same source, another target
+            also = _OR_TO_RE.match(text, m.end())
+            if also is not None:
+                other = _state(also.group("dst"))
+                if other is not None and other not in (source, target):
+                    facts.transitions.append(_Transition(source, other, "", evidence, facts.next_order(section)))
+                    spans.append(also.span())
     for m in _MOVES_TO_RE.finditer(text):
         if any(a <= m.start() < b for a, b in spans) or known is None:
             continue

@@ -461,6 +461,26 @@ class RuleExpr(_Frozen):
             names.update(dict.fromkeys(arg.field_names()))
         return tuple(names)
 
+    def describe(self) -> str:
+        """Return the expression in words and symbols for people (``max(12% of gross_amount, 0.30 EUR)``)."""
+        if self.op in ("field", "input"):
+            return self.name
+        if self.op == "const":
+            return self.value.text if self.value is not None else "?"
+        if self.op in ("now", "today"):
+            return self.op
+        parts = [arg.describe() for arg in self.args]
+        symbols = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+        if self.op in symbols:
+            return f"({parts[0]} {symbols[self.op]} {parts[1]})"
+        if self.op == "percent_of":
+            return f"{parts[0]} of {parts[1]}"
+        if self.op == "round":
+            return f"round({parts[0]}, {self.digits})"
+        if self.op == "sum":
+            return f"sum of {parts[0]} over {self.entity}"
+        return f"{self.op}({', '.join(parts)})"
+
     def input_names(self) -> tuple[str, ...]:
         """Return the ``input`` names the expression reads, in order, each once."""
         names: dict[str, None] = {}
@@ -499,6 +519,43 @@ class Rule(_Frozen):
     text: str = Field(default="", description="the sentence the rule was read from")
     requirement_id: str | None = None
     source_section: str = ""
+
+    def describe(self) -> str:
+        """Return the rule in words and symbols for people: ``Payment.fee = max(12% of gross_amount, 0.30 EUR)``."""
+        where = f"{self.entity}." if self.entity else ""
+        subject = where + (",".join(self.fields[:1]) if self.fields else "?")
+        values = ", ".join(v.text for v in self.values)
+        symbols = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+        op = self.operator.value if self.operator is not None else ""
+        if self.kind is RuleKind.FORMULA:
+            body = self.expression.describe() if self.expression is not None else "?"
+            return f"{where}{self.target or '?'} = {body}"
+        if self.kind is RuleKind.CONDITION:
+            return f"when {subject}: {self.consequence}" if self.fields else f"condition: {self.consequence}"
+        if self.kind is RuleKind.UNIQUE:
+            return f"unique {where}({', '.join(self.fields) or '?'})"
+        if self.kind is RuleKind.QUOTA:
+            per = "".join(f" per {s}" for s in self.scope) + (f" per {self.window.text}" if self.window else "")
+            return (
+                f"at most {values or '?'} {self.entity or 'records'}{per}"
+                if op == "le"
+                else (f"{op} {values} {self.entity or 'records'}{per}")
+            )
+        if self.kind is RuleKind.COMPARISON:
+            other = self.expression.describe() if self.expression is not None else "?"
+            return f"{subject} {symbols.get(op, op)} {other}"
+        if self.kind is RuleKind.ENUM:
+            return f"{subject} in {{{values or '?'}}}"
+        if self.kind is RuleKind.FORMAT:
+            fmt = self.format.value if self.format is not None else "a format"
+            size = f", length {symbols.get(op, op)} {values}" if values else ""
+            return f"{subject} is {fmt}{size}"
+        if op == "between" and len(self.values) == 2:
+            return f"{self.values[0].text} <= {'len(' + subject + ')' if self.kind is RuleKind.LENGTH else subject} <= {self.values[1].text}"
+        shown = f"len({subject})" if self.kind is RuleKind.LENGTH else subject
+        if op == "multiple_of":
+            return f"{shown} is a multiple of {values}"
+        return f"{shown} {symbols.get(op, op)} {values}"
 
     @field_validator("fields", "scope")
     @classmethod

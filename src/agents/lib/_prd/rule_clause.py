@@ -185,7 +185,8 @@ class Source:
     text: str
     requirement_id: str | None
     section: str
-    strict: bool = False  # only rules on a known entity (NFRs, prose)
+    strict: bool = False  # prose: only rules on a known entity and field, no conditions
+    nfr: bool = False  # a non-functional requirement: only rules the generator can implement
     entity: str | None = None  # a field's notes: the entity and field are known
     fields: tuple[str, ...] = ()
     context: str = ""
@@ -275,7 +276,11 @@ class Clause:
         return j >= 0 and self.low[j] == "("
 
     def text(self, start: int = 0, end: int | None = None) -> str:
-        return " ".join(t.text for t in self.toks[start:end]).replace(" ,", ",").replace(" .", ".")
+        """Return tokens ``start`` to ``end`` as text, spaced as written ("a manager's approval, 50%.")."""
+        joined = " ".join(t.text for t in self.toks[start:end])
+        for before, after in ((" ,", ","), (" .", "."), (" 's", "'s"), (" %", "%"), ("( ", "("), (" )", ")")):
+            joined = joined.replace(before, after)
+        return joined
 
     def words_at(self, i: int, words: Sequence[str]) -> bool:
         return tuple(self.low[i : i + len(words)]) == tuple(words)

@@ -337,6 +337,8 @@ class SentenceReader(CountReader, DateReader):
                 return None
         if group is not None:
             other = self.choose(clause, group, context)
+            if fields and fields[0] == other.field and entity == other.entity:
+                entity, fields = other.entity, []  # "the refund amount must not exceed the invoice amount"
             if entity is None:
                 entity = other.entity
             draft = self.draft(RuleKind.COMPARISON, entity, [*fields[:1], other.field])

@@ -70,7 +70,7 @@ def _sources(
         out.append(Source(story.goal, story.id, story.source_section, context=context))
         out.extend(Source(c, story.id, story.source_section, context=context) for c in story.acceptance_criteria)
     out.extend(Source(f, None, "features") for f in features)
-    out.extend(Source(r.text, r.id, r.source_section, strict=True) for r in nfr)
+    out.extend(Source(r.text, r.id, r.source_section, strict=True, nfr=True) for r in nfr)
     for section in doc.sections:
         if section.kind not in _PROSE_KINDS:
             continue
@@ -301,7 +301,7 @@ def extract_rules(
         draft = _resolve(draft, index)
         if source.strict and (draft.entity is None or (not draft.fields and draft.kind is not RuleKind.FORMULA)):
             continue
-        if source.strict and draft.reason and draft.kind is RuleKind.CONDITION:
+        if source.strict and draft.reason and (draft.kind is RuleKind.CONDITION or source.nfr):
             continue
         key = _key(draft)
         if key in keys:
