@@ -521,7 +521,7 @@ class Rule(_Frozen):
     source_section: str = ""
 
     def describe(self) -> str:
-        """Return the rule in words and symbols for people: ``Payment.fee = max(12% of gross_amount, 0.30 EUR)``."""
+        """Return the rule in words and symbols (``Payment.fee = max(12% of gross_amount, 0.30 EUR)``)."""
         where = f"{self.entity}." if self.entity else ""
         subject = where + (",".join(self.fields[:1]) if self.fields else "?")
         values = ", ".join(v.text for v in self.values)
@@ -531,7 +531,7 @@ class Rule(_Frozen):
             body = self.expression.describe() if self.expression is not None else "?"
             return f"{where}{self.target or '?'} = {body}"
         if self.kind is RuleKind.CONDITION:
-            return f"when {subject}: {self.consequence}" if self.fields else f"condition: {self.consequence}"
+            return f"condition: {self.text}"
         if self.kind is RuleKind.UNIQUE:
             return f"unique {where}({', '.join(self.fields) or '?'})"
         if self.kind is RuleKind.QUOTA:
@@ -550,9 +550,9 @@ class Rule(_Frozen):
             fmt = self.format.value if self.format is not None else "a format"
             size = f", length {symbols.get(op, op)} {values}" if values else ""
             return f"{subject} is {fmt}{size}"
-        if op == "between" and len(self.values) == 2:
-            return f"{self.values[0].text} <= {'len(' + subject + ')' if self.kind is RuleKind.LENGTH else subject} <= {self.values[1].text}"
         shown = f"len({subject})" if self.kind is RuleKind.LENGTH else subject
+        if op == "between" and len(self.values) == 2:
+            return f"{self.values[0].text} <= {shown} <= {self.values[1].text}"
         if op == "multiple_of":
             return f"{shown} is a multiple of {values}"
         return f"{shown} {symbols.get(op, op)} {values}"
