@@ -60,7 +60,7 @@ _THROUGH_RE = re.compile(
 _CAN_BE_RE = re.compile(r"\bcan\s+(?:also\s+|only\s+)?be\s+(?P<state>[a-z]+(?:ed|en|wn|lled))\s+(?P<rest>.*)")
 # "a paid order can be refunded": the state before the noun is the one it leaves
 _STATE_NOUN_CAN_BE_RE = re.compile(
-    r"\b(?:a|an|the|any)\s+(?P<src>[a-z_]+)\s+[a-z]+\s+can\s+(?:also\s+|only\s+)?be\s+"
+    r"(?:\b(?:a|an|the|any)\s+|^|[;,]\s*)(?P<src>[a-z_]+)\s+[a-z]+\s+can\s+(?:also\s+|only\s+)?be\s+"
     r"(?P<state>[a-z]+(?:ed|en|wn|lled))\s*(?:[.;]|$|,\s*which\s+(?:moves|puts|sets|returns|sends)\s+it\s+"
     r"(?:back\s+)?(?:to|in|into)\s+(?:the\s+)?(?:status\s+|state\s+)?(?P<dst>[a-z_]+))"
 )

@@ -54,17 +54,19 @@ CUES: list[tuple[tuple[str, ...], RuleOperator]] = sorted(
                 "less than or equal to|equal to or less than|at most|no more than|not more than|up to|"
                 "a maximum of|maximum of|maximum|max|capped at|limited to|no greater than|no higher than|"
                 "at or below|"
-                "no later than|within|until|<=|\u2264",
+                "no later than|no longer than|not longer than|no bigger than|no larger than|within|until|<=|"
+                "\u2264",
             ),
             (
                 RuleOperator.GT,
-                "greater than|more than|larger than|higher than|above|over|older than|later than|exceed|exceeds|"
-                "exceeding|>",
+                "greater than|more than|larger than|higher than|longer than|bigger than|above|over|older than|"
+                "later than|exceed|exceeds|exceeding|>",
             ),
             (
                 RuleOperator.LT,
-                "less than|fewer than|lower than|smaller than|below|under|younger than|earlier than|<",
+                "less than|fewer than|lower than|smaller than|shorter than|below|under|younger than|earlier than|<",
             ),
+            (RuleOperator.GE, "no shorter than|not shorter than|no earlier than|not earlier than"),
             (RuleOperator.GT, "after"),
             (RuleOperator.LT, "before"),
             (RuleOperator.EQ, "exactly|equal to|equals|="),

@@ -25,6 +25,7 @@ from agents.lib._prd.rule_clause import (
     COPULA,
     CUES,
     FLIP,
+    FORMAT_NOUNS,
     FORBIDDEN,
     MODALS,
     NOT_COUNTED,
@@ -137,6 +138,12 @@ class SentenceReader(CountReader, DateReader):
                 if fmt is RuleFormat.UUID:
                     return [], end, (entity, fields)
                 return [self.draft(RuleKind.FORMAT, entity, fields, fmt=fmt)], end, (entity, fields)
+        if word == "valid" and (i + 1 >= len(low) or low[i + 1] in (".", ",", ";", "and", "or")):
+            # "the email has to be valid": the field's own name says which format
+            entity, fields = self.subject(clause, i, floor, context, subject)
+            fmt = next((f for words, f in FORMAT_NOUNS if fields and set(words) <= set(fields[0].split("_"))), None)
+            if fmt is not None and fmt is not RuleFormat.UUID:
+                return [self.draft(RuleKind.FORMAT, entity, fields, fmt=fmt)], i + 1, (entity, fields)
         if (word in ("unique", "uniquely") and self.predicative(clause, i)) or clause.words_at(
             i, ("must", "not", "be", "reused")
         ):
@@ -754,6 +761,12 @@ class SentenceReader(CountReader, DateReader):
             if group[0].start == 0 and group[0].end == len(named):
                 pick = [m for m in group if m.entity in [x.entity for x in mentions]] or group
                 return pick[0].field, pick[0].entity
+            # "a line amount": the last word of an entity's name (InvoiceLine), then one of its fields
+            if group[0].start == 1 and group[0].end == len(named):
+                word = singular(named[0].low)
+                owners = [m for m in group if snake_case(m.entity).split("_")[-1] == word]
+                if owners:
+                    return owners[0].field, owners[0].entity
         if mentions:
             entity = mentions[-1].entity
             entity_words = [w.lower() for w in snake_case(entity).split("_")]

@@ -300,8 +300,8 @@ class FieldIndex:
         self.by_prefix: dict[str, list[int]] = {}
         for rank, key in enumerate(self.keys):
             self.by_first.setdefault(key.words[0], []).append(rank)
-            if key.optional_tail and len(key.words[0]) >= 5:
-                self.by_prefix.setdefault(key.words[0][:5], []).append(rank)
+            if key.optional_tail and len(key.words[0]) >= 4:
+                self.by_prefix.setdefault(key.words[0][:4], []).append(rank)
 
     def _add_field(self, entity: str, name: str, alias: str | None) -> None:
         for spelling in dict.fromkeys((name, snake_case(alias or name, "value"))):
@@ -375,7 +375,8 @@ class FieldIndex:
                 continue
             ranks = set(self.by_first.get(stems[start], ()))
             ranks.update(self.by_first.get(joined[start], ()))
-            ranks.update(self.by_prefix.get(stems[start][:5], ()) if len(stems[start]) >= 5 else ())
+            event = _EVENT_NOUNS.get(stems[start], stems[start])
+            ranks.update(self.by_prefix.get(event[:4], ()) if len(event) >= 4 else ())
             for rank in ranks:
                 key = self.keys[rank]
                 end = self._match(key, stems, joined, start, used)
@@ -421,8 +422,14 @@ class FieldIndex:
         return i
 
 
+_EVENT_NOUNS = {"entry": "enter", "exit": "exit", "arrival": "arriv", "departure": "depart", "receipt": "receiv"}
+
+
 def _same_event(word: str, field_word: str) -> bool:
     """Whether a sentence's word names the event a time field records: ``expiry`` / ``expires_at``."""
+    stem = _EVENT_NOUNS.get(word)
+    if stem is not None:
+        return field_word.startswith(stem)
     return len(word) >= 5 and len(field_word) >= 5 and word[:5] == field_word[:5]
 
 
