@@ -64,7 +64,8 @@ CUES: list[tuple[tuple[str, ...], RuleOperator]] = sorted(
             ),
             (
                 RuleOperator.LT,
-                "less than|fewer than|lower than|smaller than|shorter than|below|under|younger than|earlier than|<",
+                "less than|fewer than|lower than|smaller than|shorter than|below|under|younger than|"
+                "earlier than|<",
             ),
             (RuleOperator.GE, "no shorter than|not shorter than|no earlier than|not earlier than"),
             (RuleOperator.GT, "after"),

@@ -47,7 +47,9 @@ class DateReader(ReaderBase):
         if group is None or group[0].start == 0 or low[group[0].start - 1] not in ("a", "an", "the", "its"):
             return None
         # "a due date 21 days after ...", "the due date is 30 days after ..."
-        if not (group[0].end == i or all(w in ("is", "are", "will", "be", "falls") for w in low[group[0].end : i])):
+        if not (
+            group[0].end == i or all(w in ("is", "are", "will", "be", "falls") for w in low[group[0].end : i])
+        ):
             return None
         chosen = self.choose(clause, group, context)
         if self.index.field_type(chosen.entity, chosen.field) not in TIMES:

@@ -25,8 +25,8 @@ from agents.lib._prd.rule_clause import (
     COPULA,
     CUES,
     FLIP,
-    FORMAT_NOUNS,
     FORBIDDEN,
+    FORMAT_NOUNS,
     MODALS,
     NOT_COUNTED,
     NOT_VALUES,
@@ -141,7 +141,9 @@ class SentenceReader(CountReader, DateReader):
         if word == "valid" and (i + 1 >= len(low) or low[i + 1] in (".", ",", ";", "and", "or")):
             # "the email has to be valid": the field's own name says which format
             entity, fields = self.subject(clause, i, floor, context, subject)
-            fmt = next((f for words, f in FORMAT_NOUNS if fields and set(words) <= set(fields[0].split("_"))), None)
+            fmt = next(
+                (f for words, f in FORMAT_NOUNS if fields and set(words) <= set(fields[0].split("_"))), None
+            )
             if fmt is not None and fmt is not RuleFormat.UUID:
                 return [self.draft(RuleKind.FORMAT, entity, fields, fmt=fmt)], i + 1, (entity, fields)
         if (word in ("unique", "uniquely") and self.predicative(clause, i)) or clause.words_at(
@@ -413,6 +415,10 @@ class SentenceReader(CountReader, DateReader):
         fmt, class_end = self.char_class(clause, end)
         if unit == "digits":
             fmt, class_end = RuleFormat.DIGITS, end
+        if fmt is not None and any(w in ("plus", "form", "followed", "then", "prefix", "suffix") for w in low[:i]):
+            draft = self.draft(RuleKind.FORMAT, entity, fields)
+            draft.reason = f"the format '{clause.text(max(0, i - 4), class_end)}' is more than one character class"
+            return [draft], class_end, (entity, fields)
         if fmt is not None:
             if not fields:
                 fields = self.entity_field_by_unit(entity, None)

@@ -32,6 +32,7 @@ __all__ = [
 _TOKEN_RE = re.compile(
     r"(?P<num>(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w]))"
     r"|(?P<word>[A-Za-z0-9][A-Za-z0-9_]*)"
+    r"|(?P<arrow>-{1,2}>|={1,2}>|[\u2192\u27f6\u21d2])"
     r"|(?P<sym><=|>=|!=|==|[\u2264\u2265\u2260<>=+*/\u00d7\u00f7%\u20ac$\u00a3\u00b2-])"
     r"|(?P<poss>\x00)"
     r"|(?P<punct>[,;:()\[\]\"'.?!])"
@@ -142,6 +143,8 @@ def tokenize(text: str) -> list[Tok]:
                 out.append(Tok("num", raw, raw, Decimal(raw.replace(",", ""))))
             except InvalidOperation:  # pragma: no cover - the regex only matches numbers
                 continue
+        elif kind == "arrow":  # "started -> charging": a state change, never a comparison
+            out.append(Tok("punct", raw, "->"))
         elif kind == "poss":
             out.append(Tok("punct", "'s", "'s"))
         elif kind == "word":

@@ -75,7 +75,9 @@ def _sources(
         if section.kind not in _PROSE_KINDS:
             continue
         for block in section.blocks:
-            if block.kind in ("paragraph", "item") and not block.text.lower().startswith(("as a ", "as an ", "as the ")):
+            if block.kind in ("paragraph", "item") and not block.text.lower().startswith(
+                ("as a ", "as an ", "as the ")
+            ):
                 out.append(Source(block.text, None, section.path(), strict=True))
     for entity in entities:
         for f in entity.fields:
