@@ -141,11 +141,11 @@ class SentenceReader(CountReader, DateReader):
         if word == "valid" and (i + 1 >= len(low) or low[i + 1] in (".", ",", ";", "and", "or")):
             # "the email has to be valid": the field's own name says which format
             entity, fields = self.subject(clause, i, floor, context, subject)
-            named = next(
+            named_format = next(
                 (f for words, f in FORMAT_NOUNS if fields and set(words) <= set(fields[0].split("_"))), None
             )
-            if named is not None and named is not RuleFormat.UUID:
-                return [self.draft(RuleKind.FORMAT, entity, fields, fmt=named)], i + 1, (entity, fields)
+            if named_format is not None and named_format is not RuleFormat.UUID:
+                return [self.draft(RuleKind.FORMAT, entity, fields, fmt=named_format)], i + 1, (entity, fields)
         if (word in ("unique", "uniquely") and self.predicative(clause, i)) or clause.words_at(
             i, ("must", "not", "be", "reused")
         ):
