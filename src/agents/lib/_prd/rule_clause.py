@@ -214,7 +214,6 @@ class Draft:
     window_field: str = ""
     consequence: str = ""
     reason: str = ""
-    resolved: bool = True  # every field the rule names was found
 
 
 def rule_value(q: Quantity) -> RuleValue:

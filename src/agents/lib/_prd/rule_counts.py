@@ -139,7 +139,6 @@ class CountReader(ReaderBase):
         if entity is None:
             draft.entity = subject_entity
             draft.reason = f"it counts {count_noun or 'something'} the analysis has no entity for"
-            draft.resolved = False
             return [draft], per_end, (subject_entity, [])
         scope: list[str] = []
         missing: list[str] = []
@@ -152,8 +151,6 @@ class CountReader(ReaderBase):
                 scope.append(named)
             else:
                 missing.append(" ".join(subject_noun))
-        elif not subject_noun or any(m.entity == entity for m in clause.entities if m.end <= verb):
-            pass
         if not scope and not missing:
             # "a survey with up to 50 questions": the other record named before the number
             for m in clause.entities:
@@ -179,7 +176,6 @@ class CountReader(ReaderBase):
             draft.reason = f"it counts only {' '.join(qualifier)} records, which no field of {entity} says"
         elif missing:
             draft.reason = f"{entity} has no field for {', '.join(missing)}"
-            draft.resolved = False
         elif window is not None and not draft.window_field:
             draft.reason = f"{entity} has no date or time field to place a record in the period"
         elif op in (RuleOperator.GE, RuleOperator.GT, RuleOperator.EQ):
@@ -315,7 +311,6 @@ class CountReader(ReaderBase):
         draft = self.draft(RuleKind.UNIQUE, entity, fields)
         other = " and ".join(" ".join(w) for w in scopes) or " ".join(count_words) or "the other side"
         draft.reason = f"no entity has fields for both {' '.join(subject_words[-2:]) or 'it'} and {other}"
-        draft.resolved = False
         return [draft], end, (entity, fields)
 
     @staticmethod

@@ -109,7 +109,6 @@ class DateReader(ReaderBase):
         ):
             draft = self.draft(RuleKind.RANGE, birth[0] if birth else entity, [], op=op, values=values)
             draft.reason = "an age on a given day, or an age range, which a date of birth alone does not check"
-            draft.resolved = False
             return [draft], end, (entity, fields)
         draft.operator = {RuleOperator.GE: RuleOperator.LE, RuleOperator.GT: RuleOperator.LT}.get(
             op, RuleOperator.GE
@@ -158,7 +157,6 @@ class DateReader(ReaderBase):
                 if other
                 else (f"it compares with '{clause.text(end + 1, end + 5)}', which is no field")
             )
-            draft.resolved = other is not None and bool(fields)
             if other is not None and other.entity == entity:
                 draft.fields = [*fields[:1], other.field]
             return ([draft], stop, (entity, fields)) if (entity or fields) else None

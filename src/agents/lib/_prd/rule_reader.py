@@ -330,7 +330,6 @@ class SentenceReader(CountReader, DateReader):
                     return None
                 draft = self.draft(RuleKind.COMPARISON, entity, compared[:1], op=op)
                 draft.reason = f"it compares with '{' '.join(tail[: dated + 1])}', which is no field of {entity}"
-                draft.resolved = False
                 return [draft], j + dated + 1, (entity, compared)
             own = clause.field_before(i, floor)
             if own is not None and own[0].start > clause.verb_index():
@@ -357,7 +356,6 @@ class SentenceReader(CountReader, DateReader):
                     "it compares fields of two different records" if fields else "one side names no field"
                 )
                 draft.fields = fields[:1]
-                draft.resolved = False
             else:
                 draft.expression = RuleExpr(op="field", name=other.field, entity=other.entity)
             return [draft], group[0].end, (entity, fields)
@@ -366,7 +364,6 @@ class SentenceReader(CountReader, DateReader):
             if words and op in (RuleOperator.GE, RuleOperator.LE, RuleOperator.GT, RuleOperator.LT):
                 draft = self.draft(RuleKind.COMPARISON, entity, fields[:1], op=op)
                 draft.reason = f"it compares with '{' '.join(words[:5])}', which is no field of {entity}"
-                draft.resolved = False
                 return [draft], min(len(low), j + len(words)), (entity, fields)
         return None
 
@@ -453,7 +450,6 @@ class SentenceReader(CountReader, DateReader):
         if not fields and pers and any(p[0] == "window" for p in pers):
             draft = self.draft(RuleKind.QUOTA, entity, [], op=op, values=values)
             draft.reason = "a limit on a total over a period, which names no field to count or add up"
-            draft.resolved = False
             return [draft], per_end, (entity, fields)
         if not fields:
             fields = self.entity_field_by_unit(entity, last)

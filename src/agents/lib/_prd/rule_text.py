@@ -250,7 +250,6 @@ _ABBREVIATIONS = {
     "percentage": "percent",
     "e": "e",
 }
-_SKIP_INSIDE = word_set("a an the of its their his her")
 # a field called "at" or "to" is never found by those words in a sentence
 _NOT_FIELD_WORDS = word_set("a an the at on in of to by for from is are be as or and")
 _PREPOSITIONS = word_set("by of at on to from in for")
@@ -439,8 +438,3 @@ def _same_event(word: str, field_word: str) -> bool:
 def is_reference_word(word: str) -> bool:
     """Whether ``word`` ends a reference field's name (``id``, ``code``, ``name``, ``number``...)."""
     return word in _REF_SUFFIX
-
-
-def skip_words() -> frozenset[str]:
-    """Words a field's name may have inside it in a sentence (articles, ``of``)."""
-    return _SKIP_INSIDE

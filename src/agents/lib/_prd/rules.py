@@ -127,13 +127,7 @@ def _note_drafts(reader: SentenceReader, source: Source) -> list[Draft]:
             value = RuleValue(text=num.text, number=num.num)
             return [Draft(RuleKind.RANGE, source.entity, list(source.fields), op, [value])]
         if tok.low == "in" and k + 1 < len(toks) and toks[k + 1].low == "(":
-            clause = Clause(toks, reader.index, (source.entity, source.fields))
-            listed = reader.list_at(clause, k + 2)
-            if listed is not None and listed[0]:
-                values = listed[0]
-                if len(values) == 1 and values[0].text.isupper():
-                    pass
-                # "(-1, 1)" has no "or": read the items one by one
+            # "direction IN (-1, 1)", "status IN ('open', 'closed')": the items one by one
             items = [t for t in toks[k + 2 :] if t.low not in (",", ")", "'")]
             vals: list[RuleValue] = []
             neg = False
