@@ -1,7 +1,8 @@
 """Turn a product requirements document (PRD) into a frozen, typed :class:`PRDAnalysis` (the analyzer's API).
 
 ``analyze_prd(source)`` takes a path or the PRD text itself and returns everything the node-spec builder needs,
-including the steps the ORCHESTRATOR runs and the state machine the REDUCER folds, decided here once;
+including the business rules the PRD states (``rules``), the steps the ORCHESTRATOR runs and the state machine
+the REDUCER folds, decided here once;
 :func:`analyze_prd_async` is the awaitable version (the guide writes ``await analyze_prd(prd_path)``). The parts
 live in :mod:`agents.lib._prd`; what a PRD may contain and how it is read is in docs/codegen.md ("Writing a PRD").
 """
