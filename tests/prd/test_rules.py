@@ -275,3 +275,29 @@ def test_no_rules_from_performance_or_success_text() -> None:
 - 95% of reports are read within 2 days.
 """
     assert analyze_prd(text).rules == ()
+
+
+def test_agents_analyze_shows_rules_codeable_and_hooks() -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = Path(__file__).resolve().parent / "corpus" / "payment_fees.md"
+    env = {**os.environ, "COLUMNS": "220", "NO_COLOR": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "agents", "analyze", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    analysis = analyze_prd(path)
+    codeable = sum(r.codeable for r in analysis.rules)
+    assert f"Rules: {codeable} codeable, {len(analysis.rules) - codeable} left as hooks" in run.stdout
+    assert codeable == 6 and len(analysis.rules) == 7
+    rows = [line for line in run.stdout.splitlines() if line.startswith("\u2502 RULE-")]
+    assert len(rows) == len(analysis.rules)
+    assert "Payment.fee = max(12% of gross_amount, 0.30 EUR)" in rows[0] and "codeable" in rows[0]
+    assert "hook" in rows[-1] and "REQ-006" in rows[-1]
