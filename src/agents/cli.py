@@ -166,10 +166,23 @@ def _print_analysis(console: Console, analysis: PRDAnalysis) -> None:
         )
     console.print(hints)
     if analysis.entities:
-        entities = Table("entity", "fields", title="Entities", title_justify="left")
+        entities = Table("entity", "fields", "from", title="Entities", title_justify="left")
         for entity in analysis.entities:
-            entities.add_row(entity.name, escape(", ".join(f"{f.name}: {f.type}" for f in entity.fields)))
+            name = entity.name + (f" (PRD: {entity.alias})" if entity.alias else "")
+            fields = ", ".join(
+                f"{f.name}: {f.type}" + (f" (PRD: {f.alias})" if f.alias and f.alias != f.name else "")
+                for f in entity.fields
+            )
+            entities.add_row(escape(name), escape(fields), ", ".join(entity.sources))
         console.print(entities)
+    if analysis.rules:
+        codeable = sum(1 for r in analysis.rules if r.codeable)
+        title = f"Rules: {codeable} codeable, {len(analysis.rules) - codeable} left as hooks"
+        rules = Table("id", "kind", "rule", "status", "requirement", title=title, title_justify="left")
+        for rule in analysis.rules:
+            status = "codeable" if rule.codeable else f"[yellow]hook[/]: {escape(rule.reason)}"
+            rules.add_row(rule.id, rule.kind, escape(rule.describe()), status, escape(rule.requirement_id or ""))
+        console.print(rules)
     if NodeType.ORCHESTRATOR in analysis.recommended_node_types or analysis.workflow_steps:
         steps = Table("#", "step", "text", title="ORCHESTRATOR steps", title_justify="left")
         for number, step in enumerate(analysis.orchestrator_steps, start=1):

@@ -99,6 +99,16 @@ def test_example_orchestrator_steps_and_reducer_lifecycle_are_pinned(expected: P
 
 
 @pytest.mark.parametrize("expected", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.yaml"))
+def test_example_rules_are_pinned(expected: Path) -> None:
+    """The rules each example states, in order, each codeable or a hook, are exactly the expected file's."""
+    want = _load(expected)
+    assert "rules" in want, f"{expected.name} must record its rules (an empty list when there are none)"
+    analysis = analyze_prd(_source_for(expected))
+    got = [["codeable" if r.codeable else "hook", r.describe()] for r in analysis.rules]
+    assert got == want["rules"]
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=lambda p: p.name.removesuffix(".expected.yaml"))
 def test_example_analysis_is_well_formed(expected: Path) -> None:
     analysis = analyze_prd(_source_for(expected))
     assert analysis.service_name.isidentifier() and analysis.service_name[0].isupper()

@@ -1,7 +1,9 @@
 """Safe identifiers from any text: one rule for the PRD analyzer and the code generator.
 
 Whatever the input, every name is ASCII, passes ``str.isidentifier()`` and is not a keyword, soft keyword or
-dunder, and applying a function to its own result changes nothing. The rules are in docs/codegen.md ("Names").
+dunder, and applying a function to its own result changes nothing. :func:`safe_field_name` and
+:func:`safe_class_name` also keep a name clear of Python's builtins, pydantic's ``BaseModel`` attributes and the
+generated runtime's names. The rules are in docs/codegen.md ("Names").
 """
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ import re
 import unicodedata
 
 __all__ = [
+    "RESERVED_CLASS_NAMES",
+    "RESERVED_FIELD_NAMES",
     "fold_apostrophes",
+    "is_reserved_class_name",
+    "is_reserved_field_name",
     "is_safe_identifier",
     "pascal_case",
+    "safe_class_name",
+    "safe_field_name",
     "snake_case",
     "split_words",
     "upper_snake_case",
@@ -21,14 +29,70 @@ __all__ = [
 ]
 
 _CHUNK_RE = re.compile(r"[A-Za-z0-9]+")
-# an acronym or a word, with the digits after it; a number, with the letters after it (2fa, 2FA)
-_WORD_RE = re.compile(r"[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*|[0-9]+(?:[a-z]+|[A-Z]+(?![a-z]))?")
+# a letter-number-letter acronym (e2e, B2B, k8s, i18n); an acronym with a plural s (URLs, IDs); an acronym or a
+# word, with the digits after it; a number, with the letters after it (2fa, 2FA)
+_WORD_RE = re.compile(
+    r"[A-Za-z][0-9]+[A-Za-z](?![a-z0-9])|[A-Z]{2,}s(?![a-z])|[A-Z]+[0-9]*(?![a-z])|[A-Z]?[a-z]+[0-9]*"
+    r"|[0-9]+(?:[a-z]+|[A-Z]+(?![a-z]))?"
+)
 _ANY_APOSTROPHE_RE = re.compile("[\u2019\u2018\u02bc\uff07]")
 _POSSESSIVE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07][sS](?![^\W_])")
 _INNER_APOSTROPHE_RE = re.compile(r"(?<=[^\W_])['\u2019\u2018\u02bc\uff07](?=[^\W_])")
 _DIGITS = "0123456789"
 _NODE_TYPE_WORDS = frozenset({"effect", "compute", "reducer", "orchestrator"})
 _SUFFIX_WORDS = _NODE_TYPE_WORDS | {"service", "microservice", "node"}
+
+
+def _names(text: str) -> list[str]:
+    return text.split()
+
+
+_BUILTIN_NAMES = _names(
+    "abs aiter all anext any ascii bin bool breakpoint bytearray bytes callable chr classmethod compile "
+    "complex copyright credits delattr dict dir divmod enumerate eval exec exit filter float format "
+    "frozenset getattr globals hasattr hash help hex input int isinstance issubclass iter len license "
+    "list locals map max memoryview min next object oct open ord pow print property quit range repr "
+    "reversed round set setattr slice sorted staticmethod str sum super tuple type vars zip"
+)
+# pydantic 2's public BaseModel attributes (the v1 names it keeps too); any name starting with model_ is refused
+_BASEMODEL_NAMES = _names(
+    "construct copy dict from_orm json parse_file parse_obj parse_raw schema schema_json "
+    "update_forward_refs validate fields"
+)
+# what a generated models module or test imports by these names, and the names a method's parameters use
+_MODULE_NAMES = _names("date datetime time timedelta decimal uuid self cls pytest yaml")
+
+RESERVED_FIELD_NAMES: frozenset[str] = frozenset(_BUILTIN_NAMES + _BASEMODEL_NAMES + _MODULE_NAMES) - {"id"}
+"""snake_case names a field of a generated model must not have (``id`` is the models' own key field)."""
+
+RESERVED_CLASS_NAMES: frozenset[str] = frozenset(
+    _names(
+        # the generated runtime (onex_runtime): every public name of its modules
+        "Container ServiceKey ErrorCode OnexError NodeBase NodeCompute NodeEffect NodeOrchestrator NodeReducer "
+        "IOWrapper RunReport StepGraph StepRunner TransitionTable MixinCaching MixinCircuitBreaker MixinEventBus "
+        "MixinHealthCheck MixinLogging MixinMetrics MixinRetry MixinTimeout MixinValidation BlobStorePort "
+        "CachePort EventPublisherPort HttpClientPort NotifierPort RecordStorePort SearchIndexPort "
+        "InMemoryBlobStore InMemoryCache InMemoryEventPublisher InMemoryHttpClient InMemoryNotifier "
+        "InMemoryRecordStore InMemorySearchIndex "
+        # what generated modules import by name
+        "BaseModel ConfigDict Field Any Decimal UUID Enum StrEnum Protocol ClassVar Self Path Iterable Mapping "
+        "Sequence Callable Awaitable TypeVar Generic Literal Optional Union "
+        # Python's builtin classes, exceptions and constants
+        "ArithmeticError AssertionError AttributeError BaseException BaseExceptionGroup BlockingIOError "
+        "BrokenPipeError BufferError BytesWarning ChildProcessError ConnectionAbortedError ConnectionError "
+        "ConnectionRefusedError ConnectionResetError DeprecationWarning EOFError Ellipsis EncodingWarning "
+        "EnvironmentError Exception ExceptionGroup FileExistsError FileNotFoundError FloatingPointError "
+        "FutureWarning GeneratorExit IOError ImportError ImportWarning IndentationError IndexError "
+        "InterruptedError IsADirectoryError KeyError KeyboardInterrupt LookupError MemoryError "
+        "ModuleNotFoundError NameError NotADirectoryError NotImplemented NotImplementedError OSError "
+        "OverflowError PendingDeprecationWarning PermissionError ProcessLookupError RecursionError "
+        "ReferenceError ResourceWarning RuntimeError RuntimeWarning StopAsyncIteration StopIteration "
+        "SyntaxError SyntaxWarning SystemError SystemExit TabError TimeoutError TypeError UnboundLocalError "
+        "UnicodeDecodeError UnicodeEncodeError UnicodeError UnicodeTranslateError UnicodeWarning UserWarning "
+        "ValueError Warning ZeroDivisionError"
+    )
+)
+"""PascalCase names an entity of a generated service must not have: the runtime's, imported and builtin names."""
 
 
 def fold_apostrophes(text: str) -> str:
@@ -63,9 +127,63 @@ def is_safe_identifier(name: str) -> bool:
     )
 
 
+def is_reserved_field_name(name: str) -> bool:
+    """Return whether ``name`` must not name a field.
+
+    Reserved: a builtin, a ``BaseModel`` attribute or ``model_*``, an imported module or type name (``date``),
+    or anything that is not a safe identifier.
+    """
+    return name in RESERVED_FIELD_NAMES or name.startswith("model_") or not is_safe_identifier(name)
+
+
+def is_reserved_class_name(name: str) -> bool:
+    """Return whether ``name`` must not name an entity class (``Container``, ``BaseModel``, ``Exception``...)."""
+    return name in RESERVED_CLASS_NAMES or not is_safe_identifier(name)
+
+
+def safe_field_name(name: str, owner: str = "") -> str:
+    """Return the snake_case field name ``name``, renamed when it is reserved (:func:`is_reserved_field_name`).
+
+    A reserved name gets its owner's snake_case name in front (``schema`` of ``Manifest`` -> ``manifest_schema``,
+    ``model_name`` of ``Car`` -> ``car_model_name``), else ``_value`` after it (``date`` -> ``date_value``). The
+    result is a fixed point of :func:`snake_case` and of this function, so applying either again keeps it.
+    """
+    name = snake_case(name, "value", prefix="f")
+    if not is_reserved_field_name(name):
+        return name
+    owner_name = snake_case(owner, "") if owner else ""
+    if owner_name and not owner_name.startswith("model_"):
+        candidate = f"{owner_name}_{name}"
+        if not is_reserved_field_name(candidate):
+            return candidate
+    candidate = f"{name}_value"
+    return candidate if not is_reserved_field_name(candidate) else f"f_{candidate}"
+
+
+def safe_class_name(name: str) -> str:
+    """Return the PascalCase class name ``name``, with ``Record`` after it when it is reserved.
+
+    ``Container`` -> ``ContainerRecord``, ``Exception`` -> ``ExceptionRecord``; a fixed point of
+    :func:`pascal_case` and of this function.
+    """
+    name = pascal_case(name, "Record")
+    return f"{name}Record" if is_reserved_class_name(name) else name
+
+
 def _capitalized(word: str) -> str:
     digits = len(word) - len(word.lstrip(_DIGITS))
     return word[:digits] + word[digits:].capitalize()
+
+
+def _joined(words: list[str]) -> str:
+    name = ""
+    for word in words:
+        part = _capitalized(word)
+        # "A" then "B" would read back as the one word "AB": join them as "Ab" so the result is stable
+        if name[-1:].isupper() and part[:1].isupper() and (len(part) == 1 or not part[1].islower()):
+            part = part[:1].lower() + part[1:]
+        name += part
+    return name
 
 
 def pascal_case(text: str, default: str = "Service", *, prefix: str | None = None) -> str:
@@ -75,13 +193,14 @@ def pascal_case(text: str, default: str = "Service", *, prefix: str | None = Non
     without words; ``prefix`` (default: ``default``) goes before a name that would start with a digit and after
     a keyword (``None`` -> ``NoneService``).
     """
-    name = ""
-    for word in split_words(text):
-        part = _capitalized(word)
-        # "A" then "B" would read back as the one word "AB": join them as "Ab" so the result is stable
-        if name[-1:].isupper() and part[:1].isupper() and (len(part) == 1 or not part[1].islower()):
-            part = part[:1].lower() + part[1:]
-        name += part
+    name = _joined(split_words(text))
+    # words that read back differently once joined ("v2" and "a" give "V2A", the one word "v2a") are joined
+    # again as they read back, so the result is a fixed point
+    for _ in range(4):
+        again = _joined(split_words(name))
+        if again == name:
+            break
+        name = again
     affix = default if prefix is None else prefix
     if not name:
         name = default

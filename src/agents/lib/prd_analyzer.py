@@ -1,7 +1,8 @@
 """Turn a product requirements document (PRD) into a frozen, typed :class:`PRDAnalysis` (the analyzer's API).
 
 ``analyze_prd(source)`` takes a path or the PRD text itself and returns everything the node-spec builder needs,
-including the steps the ORCHESTRATOR runs and the state machine the REDUCER folds, decided here once;
+including the business rules the PRD states (``rules``), the steps the ORCHESTRATOR runs and the state machine
+the REDUCER folds, decided here once;
 :func:`analyze_prd_async` is the awaitable version (the guide writes ``await analyze_prd(prd_path)``). The parts
 live in :mod:`agents.lib._prd`; what a PRD may contain and how it is read is in docs/codegen.md ("Writing a PRD").
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 
 from agents.lib._prd.entities import extract_entities
 from agents.lib._prd.lifecycle import extract_lifecycle, reducer_lifecycle
@@ -29,6 +31,12 @@ from agents.lib._prd.models import (
     Priority,
     QualityBaseline,
     Requirement,
+    Rule,
+    RuleExpr,
+    RuleFormat,
+    RuleKind,
+    RuleOperator,
+    RuleValue,
     StateTransition,
     UserStory,
     WorkflowStep,
@@ -47,6 +55,7 @@ from agents.lib._prd.parse import (
     parse_document,
 )
 from agents.lib._prd.requirements import Items, clean_placeholders, extract_items
+from agents.lib._prd.rules import extract_rules
 from agents.lib._prd.signals import (
     RECOMMEND_THRESHOLD,
     clamp01,
@@ -81,6 +90,12 @@ __all__ = [
     "Priority",
     "QualityBaseline",
     "Requirement",
+    "Rule",
+    "RuleExpr",
+    "RuleFormat",
+    "RuleKind",
+    "RuleOperator",
+    "RuleValue",
     "StateTransition",
     "UserStory",
     "WorkflowStep",
@@ -93,7 +108,20 @@ _log = get_logger("agents.prd_analyzer", component="prd_analyzer")
 _GENERIC_TITLE_WORDS = word_set(
     "service services microservice microservices system systems api apis platform prd product "
     "requirements requirement document doc spec specification specs the a an for of and v draft "
-    "backend server app application"
+    "backend server app application project untitled name my new template"
+)
+# words about the document, not the product: "StockMaster - Updated PRD (v3)"
+_REVISION_WORDS = word_set("updated revised draft final wip latest copy rev revision version")
+_VERSION_RE = re.compile(r"v?\d[\w.]*", re.IGNORECASE)
+_NAMED_RE = re.compile(
+    r"(?:The\s+)?((?:[A-Z][\w-]*)(?:\s+[A-Z][\w-]*){0,3})"
+    r"(?:\s+(?:platform|service|app|application|system|tool|portal|backend))?"
+    r"\s+(?:is\s+(?:a|an|the|our)\b|are\s+(?:a|an|the|our)\b|"
+    r"(?:lets|helps|turns|provides|keeps|decides|sells|delivers|tracks|manages|computes|records|runs)\b)"
+)
+_NOT_NAMES = word_set(
+    "our the this we it today each every a an in when there they these those residents customers users "
+    "teams sellers members patients employees"
 )
 _NODE_TYPE_WORDS = word_set("effect compute reducer orchestrator")
 _TITLE_PREFIXES = (
@@ -152,6 +180,33 @@ def _is_generic(title: str) -> bool:
     return all(w in _GENERIC_TITLE_WORDS or w.isdigit() for w in words)
 
 
+def _named_in_text(doc: Document) -> str | None:
+    """Return the product's name from the first sentence that names it ("Linkly is a link shortener ...")."""
+    paragraphs = [
+        clean_placeholders(b.text)
+        for section in doc.sections
+        if section.kind not in (IGNORED, OUT_OF_SCOPE)
+        for b in section.blocks
+        if b.kind == "paragraph"
+    ]
+    for text in paragraphs[:6]:
+        m = _NAMED_RE.match(text.strip())
+        if m is not None and m.group(1).split()[0].lower() not in _NOT_NAMES:
+            return m.group(1)
+    for text in paragraphs[:3]:
+        # "Coupon codes for the spring campaign.": a short line that names what it is about
+        words = text.strip().rstrip(".").split()
+        if text.strip() and 1 <= len(words) <= 8 and not any(w.lower() in _VERBISH for w in words):
+            cut = next((i for i, w in enumerate(words) if w.lower() in _PHRASE_CUT), len(words))
+            if 1 <= cut <= 3 and (cut < len(words) or len(words) <= 3) and words[0][:1].isupper():
+                return " ".join(words[:cut])
+    return None
+
+
+_VERBISH = word_set("is are was were will can must should lets helps has have do does")
+_PHRASE_CUT = word_set("for of to in with that which on at by from")
+
+
 def _title(doc: Document, path: str | None) -> tuple[str, bool]:
     fm = doc.front_matter
     for key in ("title", "name", "service", "service_name"):
@@ -164,6 +219,9 @@ def _title(doc: Document, path: str | None) -> tuple[str, bool]:
         title = _clean_title(doc.title)
         if title and any(ch.isalnum() for ch in title) and not _is_generic(title):
             return title, True
+        named = _named_in_text(doc)  # "# Project" or "# [Product Name]": the name is in the text
+        if named:
+            return named, True
     first_block = next((b for b in doc.blocks if b.kind != "rule"), None)
     first = _clean_title(doc.first_line)
     if (
@@ -202,9 +260,19 @@ def _without_type_words(words: list[str]) -> list[str]:
     return words[:end]
 
 
+def _product_words(words: list[str]) -> list[str]:
+    """``words`` without document words: a number or version around them (``017B``, ``v2``), "Updated"."""
+    kept = [w for w in words if w.lower() not in _REVISION_WORDS]
+    while kept and _VERSION_RE.fullmatch(kept[0]) and len(kept) > 1:
+        kept = kept[1:]
+    while kept and _VERSION_RE.fullmatch(kept[-1]) and len(kept) > 1:
+        kept = kept[:-1]
+    return kept or words
+
+
 def _service_and_domain(title: str, fm_domain: object, name: str | None) -> tuple[str, str]:
     source = name if name and name.strip() else title
-    words = split_words(source)
+    words = split_words(source) if name and name.strip() else _product_words(split_words(source))
     meaningful = [w for w in words if w.lower() not in _GENERIC_TITLE_WORDS]
     chosen = _without_type_words(_without_type_words(meaningful or words)[:4])
     service = pascal_case(" ".join(chosen), "Service")
@@ -456,8 +524,11 @@ def analyze_prd(source: str | os.PathLike[str], *, name: str | None = None) -> P
     title, titled = _title(doc, path)
     items = extract_items(doc)
     warnings.extend(items.warnings)
-    entities, entity_warnings = extract_entities(doc)
+    entities, entity_warnings, notes = extract_entities(doc)
     warnings.extend(entity_warnings)
+    rules, entities = extract_rules(
+        doc, items.functional, items.stories, list(dict.fromkeys(items.features)), items.nfr, entities, notes
+    )
     evidence = _evidence_texts(doc, title)
     secondary = _evidence_texts(doc, title, secondary=True)
     systems = detect_external_systems(evidence + secondary)
@@ -528,6 +599,7 @@ def analyze_prd(source: str | os.PathLike[str], *, name: str | None = None) -> P
         node_types_overridden=bool(override),
         external_systems=tuple(systems),
         entities=entities,
+        rules=rules,
         operations=tuple(operations),
         workflow_steps=workflow_steps,
         lifecycle=lifecycle,

@@ -16,16 +16,18 @@ from agents.lib._prd.drafts import (
     guess_type,
     make_field,
     name_from_context,
+    wire_alias,
 )
 from agents.lib._prd.models import EntityField, FieldType
-from agents.lib._prd.parse import Block, Section
+from agents.lib._prd.parse import API, DATA_MODEL, OTHER, TECHNICAL, Block, Section, clean_heading
 from agents.lib._prd.text import singular
 from agents.lib.naming import pascal_case, split_words
 
-__all__ = ["read_json", "read_sql", "read_typescript"]
+__all__ = ["block_context", "read_json", "read_sql", "read_typescript", "section_entity"]
 
 _TS_MEMBER_RE = re.compile(r"(?:readonly[ \t]+)?([A-Za-z_$][\w$]{0,63})(\?)?[ \t]*:[ \t]*([^;,\n]{1,200})")
 _JSON_KEY_RE = re.compile(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"[ \t]*:[ \t]*(\S)')
+_JSON_COMMENT_RE = re.compile(r'"([A-Za-z_][A-Za-z0-9_]{0,63})"[ \t]*:[^\n]{0,300}?//[ \t]*([^\n]{1,200})')
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -56,7 +58,14 @@ def read_sql(code: str, ents: EntityDrafts) -> None:
                 depth -= 1
                 if depth == 0:
                     break
-        body = "\n".join(ln.split("--")[0] for ln in code[open_idx + 1 : end].split("\n"))
+        raw_lines = code[open_idx + 1 : end].split("\n")
+        body = "\n".join(ln.split("--")[0] for ln in raw_lines)
+        # "status VARCHAR(16) NOT NULL, -- held, confirmed, released": the comment is about its line's column
+        comments: dict[str, str] = {}
+        for ln in raw_lines:
+            before, dash, comment = ln.partition("--")
+            if dash and before.strip() and comment.strip():
+                comments[before.split()[0].strip('`"[]').lower()] = comment.strip()
         pos = end + 1
         parts: list[str] = []
         buf: list[str] = []
@@ -73,10 +82,18 @@ def read_sql(code: str, ents: EntityDrafts) -> None:
                 buf.append(ch)
         parts.append("".join(buf))
         fields: list[EntityField] = []
+        constraints: list[tuple[str, str]] = []  # (what, text): table-level UNIQUE / CHECK / PRIMARY KEY
         for part in parts:
             line = " ".join(ln.split("--")[0] for ln in part.split("\n")).strip()
             words = line.split()
             if len(words) < 2:
+                continue
+            head_word = words[0].upper()
+            if head_word == "CONSTRAINT" and len(words) > 2:
+                head_word = words[2].upper()
+                line = " ".join(words[2:])
+            if head_word in ("UNIQUE", "CHECK", "PRIMARY"):
+                constraints.append((head_word, line))
                 continue
             if words[0].upper() in (
                 "PRIMARY",
@@ -97,10 +114,48 @@ def read_sql(code: str, ents: EntityDrafts) -> None:
                 type_text = (
                     " ".join(words[1:3]) if words[2].lower() in ("with", "precision", "varying") else words[1]
                 )
-            f = make_field(words[0].strip('`"[]'), type_text, required=required)
+            notes = [
+                _sql_check(line),
+                "unique" if " unique" in f" {col_def}" and "unique (" not in col_def else "",
+            ]
+            notes.append(comments.get(words[0].strip('`"[]').lower(), ""))
+            description = "; ".join(n for n in notes if n)
+            f = make_field(words[0].strip('`"[]'), type_text, required=required, description=description)
             if f is not None:
                 fields.append(f)
-        ents.add(entity_name(table), fields, "sql")
+        name = entity_name(table)
+        ents.add(name, fields, "sql")
+        known = {f.name for f in fields}
+        for what, text in constraints:
+            inner = text[text.find("(") + 1 : text.rfind(")")] if "(" in text else ""
+            if what == "CHECK":
+                column = inner.split()[0].strip('`"[]()') if inner.split() else ""
+                if field_name(column) in known:
+                    ents.describe(name, field_name(column), inner.strip())
+                continue
+            columns = tuple(field_name(c.strip().strip('`"[]')) for c in inner.split(",") if c.strip())
+            if columns and all(c in known for c in columns) and (what == "UNIQUE" or len(columns) > 1):
+                ents.note(name, columns, "unique", "sql")
+
+
+def _sql_check(column_definition: str) -> str:
+    """Return the condition of a column's ``CHECK (...)``: ``quantity > 0``."""
+    lower = column_definition.lower()
+    at = lower.find("check")
+    if at == -1:
+        return ""
+    open_at = column_definition.find("(", at)
+    if open_at == -1:
+        return ""
+    depth = 0
+    for end in range(open_at, len(column_definition)):
+        if column_definition[end] == "(":
+            depth += 1
+        elif column_definition[end] == ")":
+            depth -= 1
+            if depth == 0:
+                return column_definition[open_at + 1 : end].strip()[:200]
+    return ""
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -180,7 +235,11 @@ def _json_fields(obj: dict[str, Any]) -> list[EntityField]:
         ftype, source = _json_value_type(name, value)
         if not any(ch.isalpha() for ch in key):
             continue
-        out.append(EntityField(name=name, type=ftype, required=value is not None, source_type=source))
+        out.append(
+            EntityField(
+                name=name, type=ftype, required=value is not None, source_type=source, alias=wire_alias(key, name)
+            )
+        )
     return out
 
 
@@ -195,6 +254,7 @@ def read_json(block: Block, section: Section, ents: EntityDrafts, known: set[str
     if isinstance(data, list) and data and isinstance(data[0], dict):
         data = data[0]
     name = _json_name(block, section, known)
+    comments = {field_name(m.group(1)): m.group(2).strip() for m in _JSON_COMMENT_RE.finditer(text[:100_000])}
     if isinstance(data, dict):
         if len(data) == 1:
             ((key, value),) = data.items()
@@ -210,7 +270,11 @@ def read_json(block: Block, section: Section, ents: EntityDrafts, known: set[str
                 "in the sentence before it"
             )
             return
-        ents.add(name, _json_fields(data), "json")
+        described = [
+            f.model_copy(update={"description": comments[f.name][:200]}) if f.name in comments else f
+            for f in _json_fields(data)
+        ]
+        ents.add(name, described, "json")
         return
     if data is None and name is not None:
         # invalid JSON: read top-level keys with a linear scan
@@ -234,23 +298,63 @@ def read_json(block: Block, section: Section, ents: EntityDrafts, known: set[str
                 ftype = guess_type(fname) if guess_type(fname) is FieldType.DECIMAL else FieldType.INT
             else:
                 ftype = guess_type(fname)
-            fields.append(EntityField(name=fname, type=ftype))
+            fields.append(
+                EntityField(
+                    name=fname, type=ftype, alias=wire_alias(key, fname), description=comments.get(fname, "")[:200]
+                )
+            )
         ents.add(name, fields, "json")
         ents.warnings.append(
             f"the JSON example at line {block.line} is not valid JSON; its keys were read one by one"
         )
 
 
-def _json_name(block: Block, section: Section, known: set[str]) -> str | None:
+_TITLE_KINDS = frozenset({DATA_MODEL, OTHER, TECHNICAL, API})
+
+
+def section_entity(section: Section) -> str | None:
+    """Return the entity a section's title names (``### Invoice``, ``## Reading format``) for what is in it.
+
+    Only data model, API, technical and untitled-kind sections name entities this way: a security section's
+    "XSS prevention" or a story's title is no entity.
+    """
+    if section.own_kind is not None or section.level == 0 or section.kind not in _TITLE_KINDS:
+        return None
+    return entity_name(section.title)
+
+
+def block_context(block: Block, section: Section) -> str:
+    """Return the text before a table or code block, unless it is the section's own heading.
+
+    A heading names an entity only as :func:`section_entity` allows ("XSS Prevention" does not).
+    """
     context = block.context or ""
-    for word in split_words(context):
-        candidate = pascal_case(singular(word.lower()))
-        if candidate in known:
-            return candidate
-    name = name_from_context(context)
-    if name is None and section.own_kind is None and section.level > 0:
-        name = entity_name(section.title)
+    return "" if clean_heading(context) == section.title else context
+
+
+def _json_name(block: Block, section: Section, known: set[str]) -> str | None:
+    context = block_context(block, section)
+    comment = _leading_comment(block.text)
+    for text in (comment, context):
+        for word in split_words(text)[:12]:
+            candidate = pascal_case(singular(word.lower()))
+            if candidate in known:
+                return candidate
+    name = name_from_context(comment) if comment else None
+    if name is None:
+        name = name_from_context(context)
+    if name is None:
+        name = section_entity(section)
     return name
+
+
+def _leading_comment(code: str) -> str:
+    """Return the text of a ``//`` or ``#`` comment on the first line of a code block."""
+    first = code.lstrip().split("\n", 1)[0].strip()
+    for marker in ("//", "#", "/*"):
+        if first.startswith(marker):
+            return first[len(marker) :].strip(" */")
+    return ""
 
 
 # -- TypeScript --------------------------------------------------------------------------------
@@ -316,5 +420,14 @@ def _ts_member(line: str, comment: str, fields: list[EntityField], depth: int) -
         if first_comment in TYPE_WORDS and ftype is FieldType.STR:
             ftype = TYPE_WORDS[first_comment]
         optional = m.group(2) == "?" or "null" in ts_type or "undefined" in ts_type
-        fields.append(EntityField(name=fname, type=ftype, required=not optional, source_type=ts_type[:40]))
+        fields.append(
+            EntityField(
+                name=fname,
+                type=ftype,
+                required=not optional,
+                source_type=ts_type[:40],
+                description=comment[:200],
+                alias=wire_alias(m.group(1), fname),
+            )
+        )
     return max(0, depth + opened)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agents.lib._prd.code_entities import read_json, read_sql, read_typescript
+import re
+
+from agents.lib._prd.code_entities import block_context, read_json, read_sql, read_typescript, section_entity
 from agents.lib._prd.drafts import (
     TYPE_WORDS,
     EntityDrafts,
@@ -13,6 +15,7 @@ from agents.lib._prd.drafts import (
 )
 from agents.lib._prd.models import Entity, EntityField
 from agents.lib._prd.parse import DATA_MODEL, IGNORED, OUT_OF_SCOPE, Block, Document, Section
+from agents.lib._prd.rule_clause import FieldNote
 from agents.lib._prd.text import sentences, word_set
 
 __all__ = ["extract_entities"]
@@ -77,9 +80,10 @@ def _from_table(block: Block, section: Section, ents: EntityDrafts) -> None:
     req_col = _col(header, _REQ_COLS)
     req_header = header[req_col].strip().lower() if req_col is not None else ""
     grouped: dict[str | None, list[EntityField]] = {}
-    default_name = name_from_context(block.context) if block.context else None
-    if default_name is None and section.own_kind is None and section.level > 0:
-        default_name = entity_name(section.title)
+    context = block_context(block, section)
+    default_name = name_from_context(context) if context else None
+    if default_name is None:
+        default_name = section_entity(section)
     if default_name is None:
         # "The table above describes the `Claim` entity."
         after = section.blocks[section.blocks.index(block) + 1 :][:1]
@@ -113,7 +117,14 @@ def _from_table(block: Block, section: Section, ents: EntityDrafts) -> None:
 
 
 # -- phrases and bullets -----------------------------------------------------------------------
+_LEADING_ID_RE = re.compile(r"\s*\[?(?:[A-Z]{1,6}-){1,2}\d{1,5}\]?[:.)]?\s+|\s*[A-Z]{1,4}\d{1,4}[:.)]\s+")
+
+
 def _from_phrase(sentence: str, ents: EntityDrafts, in_data_model: bool) -> None:
+    """Fields from "A loan has a loan_id, a member_id and a due_date" (every part must read as a field)."""
+    m = _LEADING_ID_RE.match(sentence)
+    if m is not None:
+        sentence = sentence[m.end() :]
     flat = " " + " ".join(sentence.split()) + " "
     lower = flat.lower()
     for marker in _HAS_MARKERS:
@@ -125,14 +136,17 @@ def _from_phrase(sentence: str, ents: EntityDrafts, in_data_model: bool) -> None
             return
         subject = " ".join(subject_words).strip("*`:,")
         head = subject_words[-1].lower().strip("*`:,")
-        if any(w in _BAD_SUBJECTS for w in (subject.lower(), subject.lower().rstrip("s"), head, head.rstrip("s"))):
-            return
         if not (in_data_model or subject[:1].isupper() or subject_words[0] != flat.split()[0]):
             return
         rest = flat[idx + len(marker) :].strip().rstrip(".").lstrip(":").strip()
-        fields = field_list(rest)
+        fields = field_list(rest, strict=True)
         if len(fields) < 2 or any(len(f.name.split("_")) > 4 for f in fields):
             return
+        bad = any(
+            w in _BAD_SUBJECTS for w in (subject.lower(), subject.lower().rstrip("s"), head, head.rstrip("s"))
+        )
+        if bad and sum("_" in part for part in rest.replace(" and ", ",").split(",")) < 2:
+            return  # "the application has a login page"; but "an application has an application_id, ..."
         ents.add(entity_name(subject), fields, "phrase")
         return
 
@@ -140,7 +154,7 @@ def _from_phrase(sentence: str, ents: EntityDrafts, in_data_model: bool) -> None
 def _from_bullets(
     section: Section, ents: EntityDrafts, all_blocks: list[Block], block_pos: dict[int, int]
 ) -> None:
-    entity_heading = entity_name(section.title) if section.own_kind is None else None
+    entity_heading = section_entity(section)
     pos = block_pos
     items = [b for b in section.blocks if b.kind == "item"]
     children: dict[int, list[Block]] = {}
@@ -158,6 +172,14 @@ def _from_bullets(
         if b.depth > 0 and b.parent_item is not None and all_blocks[b.parent_item] in items:
             continue
         head, sep, rest = _split_head(text)
+        field_head = head.split("(")[0].strip()
+        if entity_heading is not None and (
+            "(" in head or ("_" in field_head and " " not in field_head) or len(field_head.split()) == 1
+        ):
+            f = _field_item(text)  # "status (string): submitted, accepted or withdrawn" is a field
+            if f is not None:
+                ents.add(entity_heading, [f], "bullets")
+                continue
         if sep and head and len(head.split()) <= 3 and ("," in rest or " and " in rest):
             ents.add(entity_name(head), field_list(rest), "bullets")
         elif entity_heading is not None:
@@ -196,7 +218,7 @@ def _field_item(text: str) -> EntityField | None:
     return make_field(head, type_text, description=desc)
 
 
-def extract_entities(doc: Document) -> tuple[tuple[Entity, ...], list[str]]:
+def extract_entities(doc: Document) -> tuple[tuple[Entity, ...], list[str], list[FieldNote]]:
     """Entities with their fields, merged by name across every source in the document."""
     ents = EntityDrafts()
     codes: list[tuple[Block, Section]] = []
@@ -232,4 +254,4 @@ def extract_entities(doc: Document) -> tuple[tuple[Entity, ...], list[str]]:
             b.lang in ("", "js", "javascript", "text") and stripped[:1] in "{["
         ):
             read_json(b, section, ents, known)
-    return ents.result(), ents.warnings
+    return ents.result(), ents.warnings, ents.notes

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from agents.lib._prd.models import Entity, Lifecycle, StateTransition
-from agents.lib._prd.parse import IGNORED, OUT_OF_SCOPE, Block, Document, Section
+from agents.lib._prd.parse import Block, Document, Section, describes_behaviour
 from agents.lib._prd.text import ARROW_RE, sentences, tokens, word_set
 from agents.lib.naming import fold_apostrophes, is_safe_identifier, snake_case
 
@@ -43,6 +43,7 @@ _FROM_TO_RE = re.compile(
     r"(?=\s*(?:[,;.:)!?]|$|\s(?:when|once|after|if|and|or|but|by|on|as|while|before|within|via|with|unless|"
     r"until|in|at|for|then|so)\b))"
 )
+_OR_TO_RE = re.compile(rf"\s*,?\s*or\s+(?:back\s+)?to\s+(?:the\s+)?(?P<dst>{_NAME})\b")
 _MOVE_BEFORE_FROM_RE = re.compile(rf"\b{_MOVE}(?:\s+\w+){{0,3}}\s*$")
 _STARTS_RE = re.compile(
     r"\b(?:starts?|begins?|is\s+created|are\s+created|starts\s+out)\s+(?:in|as|at|with|out\s+as)\s+"
@@ -56,7 +57,13 @@ _THROUGH_RE = re.compile(
     r"\blifecycle\s*:)\s+(?:the\s+)?(?:following\s+)?(?:states|statuses|stages|status)?\s*:?\s*"
     r"(?P<list>[a-z0-9_ ]+(?:\s*,\s*[a-z0-9_ ]+)*)"
 )
-_CAN_BE_RE = re.compile(r"\bcan\s+(?:also\s+|only\s+)?be\s+(?P<state>[a-z]+(?:ed|en|lled))\s+(?P<rest>.*)")
+_CAN_BE_RE = re.compile(r"\bcan\s+(?:also\s+|only\s+)?be\s+(?P<state>[a-z]+(?:ed|en|wn|lled))\s+(?P<rest>.*)")
+# "a paid order can be refunded": the state before the noun is the one it leaves
+_STATE_NOUN_CAN_BE_RE = re.compile(
+    r"(?:\b(?:a|an|the|any)\s+|^|[;,]\s*)(?P<src>[a-z_]+)\s+[a-z]+\s+can\s+(?:also\s+|only\s+)?be\s+"
+    r"(?P<state>[a-z]+(?:ed|en|wn|lled))\s*(?:[.;]|$|,\s*which\s+(?:moves|puts|sets|returns|sends)\s+it\s+"
+    r"(?:back\s+)?(?:to|in|into)\s+(?:the\s+)?(?:status\s+|state\s+)?(?P<dst>[a-z_]+))"
+)
 _WHILE_RE = re.compile(
     r"^(?:only\s+)?(?:while|when|from|if|in)\s+(?:it\s+is\s+|they\s+are\s+|still\s+)*(?:in\s+)?(?:the\s+)?"
     r"(?:status(?:es)?\s+|states?\s+)?(?:of\s+)?(?P<list>[a-z0-9_ ,]+)"
@@ -251,6 +258,13 @@ def _sentence_facts(sentence: str, facts: _Facts, section: Section, state_sectio
             facts.transitions.append(_Transition(source, target, "", evidence, facts.next_order(section)))
             spans.append(m.span())
             known = target
+            # "from running to succeeded or to failed": the same source, another target
+            also = _OR_TO_RE.match(text, m.end())
+            if also is not None:
+                other = _state(also.group("dst"))
+                if other is not None and other not in (source, target):
+                    facts.transitions.append(_Transition(source, other, "", evidence, facts.next_order(section)))
+                    spans.append(also.span())
     for m in _MOVES_TO_RE.finditer(text):
         if any(a <= m.start() < b for a, b in spans) or known is None:
             continue
@@ -263,6 +277,10 @@ def _sentence_facts(sentence: str, facts: _Facts, section: Section, state_sectio
         listed = _split_states(re.split(r"[;.:(]", through.group("list"))[0])
         if len(listed) >= 2:
             facts.chain(listed, evidence, section)
+    for m in itertools.islice(_STATE_NOUN_CAN_BE_RE.finditer(text), 4):
+        source, target = _state(m.group("src")), _state(m.group("dst") or m.group("state"))
+        if source is not None and target is not None and m.group("state") not in _NOT_A_STATE_VERB:
+            facts.extras.append(_Extra(target, [source], evidence, facts.next_order(section)))
     for m in itertools.islice(_CAN_BE_RE.finditer(text), 8):
         target = _state(m.group("state"))
         if target is None or m.group("state") in _NOT_A_STATE_VERB:
@@ -328,7 +346,7 @@ def _declared_item(text: str) -> str | None:
 def _collect(doc: Document) -> _Facts:
     facts = _Facts()
     for section in doc.sections:
-        if section.kind in (IGNORED, OUT_OF_SCOPE):
+        if not describes_behaviour(section):
             continue
         state_section = bool(_STATE_HEADING_WORDS.intersection(tokens(section.title))) or (
             "life cycle" in section.title.lower()
@@ -385,10 +403,11 @@ def _entity_for(evidence: str, entities: Sequence[Entity]) -> str | None:
     words = tokens(evidence)
     joined = f" {' '.join(words)} "
     for entity in entities:
-        snake = snake_case(entity.name).replace("_", " ")
-        for form in (snake, f"{snake}s", f"{snake}es"):
-            if f" {form} " in joined:
-                return entity.name
+        for spelling in dict.fromkeys((entity.name, entity.alias or entity.name)):
+            snake = snake_case(spelling).replace("_", " ")
+            for form in (snake, f"{snake}s", f"{snake}es"):
+                if f" {form} " in joined:
+                    return entity.name
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -24,6 +25,12 @@ __all__ = [
     "Priority",
     "QualityBaseline",
     "Requirement",
+    "Rule",
+    "RuleExpr",
+    "RuleFormat",
+    "RuleKind",
+    "RuleOperator",
+    "RuleValue",
     "StateTransition",
     "UserStory",
     "WorkflowStep",
@@ -159,13 +166,19 @@ class UserStory(_Frozen):
 
 
 class EntityField(_Frozen):
-    """A field of an entity: ``name`` is a snake_case identifier, ``type`` one of :class:`FieldType`."""
+    """A field of an entity: ``name`` is a snake_case identifier, ``type`` one of :class:`FieldType`.
+
+    ``alias`` is the field's name on the wire as the PRD spells it (``sellerId``, ``schema``) when that differs
+    from ``name``: a camelCase key, or a name that had to be changed because it is reserved (``schema`` of a
+    ``Manifest`` is the field ``manifest_schema``, alias ``schema``); ``None`` when the PRD's name is ``name``.
+    """
 
     name: str
     type: FieldType = FieldType.STR
     required: bool = True
     source_type: str = Field(default="", description="the type as the PRD wrote it, if it did")
     description: str = ""
+    alias: str | None = Field(default=None, description="the PRD's own spelling, when it differs from name")
 
     @field_validator("name")
     @classmethod
@@ -180,6 +193,9 @@ class Entity(_Frozen):
     fields: tuple[EntityField, ...] = ()
     sources: tuple[str, ...] = Field(
         default=(), description="where it was read: table, sql, json, typescript, phrase, bullets"
+    )
+    alias: str | None = Field(
+        default=None, description="the PRD's name when it had to be changed (Container -> ContainerRecord)"
     )
 
     @field_validator("name")
@@ -305,6 +321,255 @@ class Lifecycle(_Frozen):
         return self
 
 
+class RuleKind(StrEnum):
+    """What a :class:`Rule` constrains or computes (the fields each kind uses are in docs/codegen.md, "Rules")."""
+
+    RANGE = "range"
+    LENGTH = "length"
+    ENUM = "enum"
+    FORMAT = "format"
+    UNIQUE = "unique"
+    COMPARISON = "comparison"
+    QUOTA = "quota"
+    FORMULA = "formula"
+    CONDITION = "condition"
+
+
+class RuleOperator(StrEnum):
+    """How a field is compared with a rule's values (``between`` is inclusive at both ends)."""
+
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    BETWEEN = "between"
+    IN = "in"
+    NOT_IN = "not_in"
+    MULTIPLE_OF = "multiple_of"
+
+
+class RuleFormat(StrEnum):
+    """The formats a :attr:`RuleKind.FORMAT` rule names.
+
+    ``digits``, ``letters``, ``alphanumeric``, ``upper_alphanumeric`` (capital letters and digits) and ``hex``
+    are character classes whose length the rule's operator and values give (``8 digits``: ``eq [8]``); the
+    others are standard formats (``currency_code`` is ISO 4217's three capital letters, ``country_code``
+    ISO 3166-1 alpha-2, ``phone`` E.164).
+    """
+
+    EMAIL = "email"
+    URL = "url"
+    CURRENCY_CODE = "currency_code"
+    COUNTRY_CODE = "country_code"
+    PHONE = "phone"
+    UUID = "uuid"
+    IBAN = "iban"
+    DIGITS = "digits"
+    LETTERS = "letters"
+    ALPHANUMERIC = "alphanumeric"
+    UPPER_ALPHANUMERIC = "upper_alphanumeric"
+    HEX = "hex"
+
+
+class RuleValue(_Frozen):
+    """One of a rule's values as the PRD writes it: ``text`` as written, ``number`` exactly, ``unit`` normalized.
+
+    ``number`` is the number written (``12`` for "12%", ``0.30`` for "0.30 EUR"), ``None`` for a word value
+    ("gold"). ``unit`` is ``""``, ``%``, an ISO currency code (``EUR``), a time unit in the plural (``minutes``,
+    ``days``...), ``characters``, ``words``, ``digits`` or another unit as written in lower case (``kg``).
+    """
+
+    text: str
+    number: Decimal | None = None
+    unit: str = ""
+
+
+_EXPR_ARITY: dict[str, tuple[int, int]] = {
+    "field": (0, 0),
+    "input": (0, 0),
+    "const": (0, 0),
+    "now": (0, 0),
+    "today": (0, 0),
+    "add": (2, 2),
+    "sub": (2, 2),
+    "mul": (2, 2),
+    "div": (2, 2),
+    "percent_of": (2, 2),
+    "min": (2, 8),
+    "max": (2, 8),
+    "round": (1, 1),
+    "sum": (1, 1),
+}
+
+
+class RuleExpr(_Frozen):
+    """A node of a rule's arithmetic, a tree the generator renders (never code text).
+
+    ``field``: the field ``name`` of ``entity``; ``input``: a value the PRD names that is no field, a parameter
+    called ``name`` (``days_overdue``); ``const``: ``value``; ``now`` / ``today``: the current time / date;
+    ``add``/``sub``/``mul``/``div``: two ``args``;
+    ``percent_of``: ``args[0]`` percent of ``args[1]`` (``args[0] / 100 * args[1]``); ``min``/``max``: two or
+    more ``args``; ``round``: ``args[0]`` rounded half-up to ``digits`` decimals; ``sum``: ``args[0]`` summed
+    over the records of ``entity`` (the line items of an invoice).
+    """
+
+    op: Literal[
+        "field",
+        "input",
+        "const",
+        "now",
+        "today",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "percent_of",
+        "min",
+        "max",
+        "round",
+        "sum",
+    ]
+    name: str = ""
+    entity: str | None = None
+    value: RuleValue | None = None
+    digits: int | None = Field(default=None, ge=0, le=12)
+    args: tuple[RuleExpr, ...] = ()
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> RuleExpr:
+        low, high = _EXPR_ARITY[self.op]
+        if not low <= len(self.args) <= high:
+            raise ValueError(f"a {self.op!r} node takes {low} to {high} arguments, not {len(self.args)}")
+        if self.op in ("field", "input"):
+            _check_identifier(self.name, f"{self.op} name")
+        if self.op == "const" and (self.value is None or self.value.number is None):
+            raise ValueError("a 'const' node needs a numeric value")
+        if self.op == "round" and self.digits is None:
+            raise ValueError("a 'round' node needs digits")
+        if self.op == "sum" and not self.entity:
+            raise ValueError("a 'sum' node needs the entity it sums over")
+        return self
+
+    def field_names(self) -> tuple[str, ...]:
+        """Return the ``field`` names the expression reads, in order, each once."""
+        names: dict[str, None] = {}
+        if self.op == "field":
+            names[self.name] = None
+        for arg in self.args:
+            names.update(dict.fromkeys(arg.field_names()))
+        return tuple(names)
+
+    def describe(self) -> str:
+        """Return the expression in words and symbols for people (``max(12% of gross_amount, 0.30 EUR)``)."""
+        if self.op in ("field", "input"):
+            return self.name
+        if self.op == "const":
+            return self.value.text if self.value is not None else "?"
+        if self.op in ("now", "today"):
+            return self.op
+        parts = [arg.describe() for arg in self.args]
+        symbols = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+        if self.op in symbols:
+            return f"({parts[0]} {symbols[self.op]} {parts[1]})"
+        if self.op == "percent_of":
+            return f"{parts[0]} of {parts[1]}"
+        if self.op == "round":
+            return f"round({parts[0]}, {self.digits})"
+        if self.op == "sum":
+            return f"sum of {parts[0]} over {self.entity}"
+        return f"{self.op}({', '.join(parts)})"
+
+    def input_names(self) -> tuple[str, ...]:
+        """Return the ``input`` names the expression reads, in order, each once."""
+        names: dict[str, None] = {}
+        if self.op == "input":
+            names[self.name] = None
+        for arg in self.args:
+            names.update(dict.fromkeys(arg.input_names()))
+        return tuple(names)
+
+
+class Rule(_Frozen):
+    """A business rule the PRD states: a limit, enumeration, format, uniqueness, comparison, quota or formula.
+
+    Everything is structured: ``entity`` and ``fields`` are names of the analysis's entities and their fields,
+    ``operator`` and ``values`` the comparison with the PRD's own numbers and units, ``expression`` the
+    arithmetic as a :class:`RuleExpr` tree. ``codeable`` says whether the generator can implement the rule from
+    this data alone; when it is false, ``reason`` says why and the rule stays a hook. What each kind uses is
+    in docs/codegen.md ("Rules").
+    """
+
+    id: str
+    kind: RuleKind
+    entity: str | None = Field(default=None, description="the entity constrained, when the PRD says which")
+    fields: tuple[str, ...] = Field(default=(), description="the fields of entity it constrains or reads")
+    operator: RuleOperator | None = None
+    values: tuple[RuleValue, ...] = ()
+    format: RuleFormat | None = None
+    expression: RuleExpr | None = None
+    target: str = Field(default="", description="formula: the name of the value computed")
+    scope: tuple[str, ...] = Field(default=(), description="quota: the fields whose values share one quota")
+    window: RuleValue | None = Field(default=None, description="quota: the period counted (1 day), or None")
+    window_field: str = Field(default="", description="quota: the date or time field that places a record")
+    consequence: str = Field(default="", description="condition: what the PRD says follows, as written")
+    codeable: bool = False
+    reason: str = Field(default="", description="why the rule is a hook, when it is not codeable")
+    text: str = Field(default="", description="the sentence the rule was read from")
+    requirement_id: str | None = None
+    source_section: str = ""
+
+    def describe(self) -> str:
+        """Return the rule in words and symbols (``Payment.fee = max(12% of gross_amount, 0.30 EUR)``)."""
+        where = f"{self.entity}." if self.entity else ""
+        subject = where + (",".join(self.fields[:1]) if self.fields else "?")
+        values = ", ".join(v.text for v in self.values)
+        symbols = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+        op = self.operator.value if self.operator is not None else ""
+        if self.kind is RuleKind.FORMULA:
+            body = self.expression.describe() if self.expression is not None else "?"
+            return f"{where}{self.target or '?'} = {body}"
+        if self.kind is RuleKind.CONDITION:
+            return f"condition: {self.text}"
+        if self.kind is RuleKind.UNIQUE:
+            return f"unique {where}({', '.join(self.fields) or '?'})"
+        if self.kind is RuleKind.QUOTA:
+            per = "".join(f" per {s}" for s in self.scope) + (f" per {self.window.text}" if self.window else "")
+            return (
+                f"at most {values or '?'} {self.entity or 'records'}{per}"
+                if op == "le"
+                else (f"{op} {values} {self.entity or 'records'}{per}")
+            )
+        if self.kind is RuleKind.COMPARISON:
+            other = self.expression.describe() if self.expression is not None else "?"
+            return f"{subject} {symbols.get(op, op)} {other}"
+        if self.kind is RuleKind.ENUM:
+            return f"{subject} in {{{values or '?'}}}"
+        if self.kind is RuleKind.FORMAT:
+            fmt = self.format.value if self.format is not None else "a format"
+            size = f", length {symbols.get(op, op)} {values}" if values else ""
+            return f"{subject} is {fmt}{size}"
+        shown = f"len({subject})" if self.kind is RuleKind.LENGTH else subject
+        if op == "between" and len(self.values) == 2:
+            return f"{self.values[0].text} <= {shown} <= {self.values[1].text}"
+        if op == "multiple_of":
+            return f"{shown} is a multiple of {values}"
+        return f"{shown} {symbols.get(op, op)} {values}"
+
+    @field_validator("fields", "scope")
+    @classmethod
+    def _names_are_identifiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            _check_identifier(name, "rule field")
+        return value
+
+    @field_validator("target", "window_field")
+    @classmethod
+    def _optional_identifier(cls, value: str) -> str:
+        return value and _check_identifier(value, "rule name")
+
+
 class QualityBaseline(_Frozen):
     """How complete and precise the PRD is, each score in [0, 1], with what is missing."""
 
@@ -345,6 +610,7 @@ class PRDAnalysis(_Frozen):
     node_types_overridden: bool = False
     external_systems: tuple[ExternalSystem, ...] = ()
     entities: tuple[Entity, ...] = ()
+    rules: tuple[Rule, ...] = Field(default=(), description="the business rules the PRD states, in its order")
     operations: tuple[Operation, ...] = ()
     workflow_steps: tuple[WorkflowStep, ...] = Field(
         default=(), description="the workflow's steps in order, when the PRD lists them"
@@ -396,6 +662,10 @@ class PRDAnalysis(_Frozen):
     def entity(self, name: str) -> Entity | None:
         """Return the entity called ``name``, or ``None``."""
         return next((e for e in self.entities if e.name == name), None)
+
+    def rules_for(self, entity: str) -> tuple[Rule, ...]:
+        """Return the rules on the entity called ``entity``, in order."""
+        return tuple(r for r in self.rules if r.entity == entity)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict (enums as their values, tuples as lists)."""

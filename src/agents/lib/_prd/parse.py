@@ -20,6 +20,7 @@ __all__ = [
     "Section",
     "classify_heading",
     "clean_heading",
+    "describes_behaviour",
     "parse_document",
     "strip_inline",
 ]
@@ -120,6 +121,31 @@ _HEADING_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "glossary",
             "faq",
             "document control",
+            # how the PRD's authors build and ship it, and their own to-do: not the product's behaviour
+            "ci cd",
+            "ci",
+            "continuous integration",
+            "continuous delivery",
+            "continuous deployment",
+            "build pipeline",
+            "how we build",
+            "testing strategy",
+            "test strategy",
+            "test plan",
+            "rollout plan",
+            "release process",
+            "development process",
+            "launch plan",
+            "migration plan",
+            "delivery plan",
+            "project plan",
+            "future phases",
+            "project phases",
+            "to do",
+            "todo",
+            "todos",
+            "action items",
+            "backlog",
         ),
     ),
     (
@@ -231,6 +257,7 @@ _LEADING_NUMBER_RE = re.compile(r"(?:section\s+)?(?:\d{1,3}(?:\.\d{1,3})*|[ivx]{
 _REQ_LINE_RE = re.compile(
     r"(?:\*\*|__)?\[?[A-Z]{1,6}(?:-[A-Z]{1,6})?-\d{1,5}(?:\.\d{1,3})?\]?(?:\*\*|__)?[ \t]*[:.)\u2013\u2014-]"
 )
+_ID_HEADING_RE = re.compile(r"[\[(]?(?:[A-Z]{1,6}-){1,2}\d{1,5}(?:\.\d{1,3})?[\])]?[ \t]*[:.)\u2013\u2014-]")
 _BOLD_LINE_RE = re.compile(r"(\*\*|__)([^*_\n]{1,80})\1:?")
 _LINK_RE = re.compile(r"\[([^\[\]\n]{0,300})\]\([^()\n]{0,500}\)")
 _CODE_SPAN_RE = re.compile(r"`([^`\n]{0,300})`")
@@ -342,6 +369,35 @@ def classify_heading(text: str) -> str | None:
             if hit is not None and (best is None or hit[0] < best[0]):
                 best = hit
     return best[1] if best is not None else None
+
+
+_UI_WORDS = frozenset(
+    [
+        "journey",
+        "journeys",
+        "ui",
+        "ux",
+        "screen",
+        "screens",
+        "wireframe",
+        "wireframes",
+        "mockup",
+        "mockups",
+        "storyboard",
+        "onboarding",
+    ]
+)
+
+
+def describes_behaviour(section: Section) -> bool:
+    """Whether a section may describe what the product does (its workflow, its states).
+
+    Not: ignored and out-of-scope sections (roadmaps, next steps, CI/CD, to-do lists, future work), and user
+    interface journeys or screens (``## User journeys``, ``### Onboarding screens``), at any depth.
+    """
+    if section.kind in (IGNORED, OUT_OF_SCOPE):
+        return False
+    return not any(_UI_WORDS.intersection(tokens(s.title)) for s in [section, *section.ancestors()])
 
 
 def _front_matter(lines: list[str], warnings: list[str]) -> tuple[dict[str, Any], int]:
@@ -676,7 +732,8 @@ def _build_sections(blocks: list[Block]) -> list[Section]:
             parent = stack[-1]
             is_title = block.level == 1 and not title_seen
             title_seen = title_seen or block.level == 1
-            own = None if is_title else classify_heading(block.text)
+            # "US-12: Assign reviewers" names one requirement, not a "Reviewers" section
+            own = None if is_title or _ID_HEADING_RE.match(block.text) else classify_heading(block.text)
             kind = own if own is not None else (parent.kind if parent.level > 0 else OTHER)
             if parent.kind in (STORIES, FUNCTIONAL, FEATURES) and own == ACCEPTANCE:
                 kind = ACCEPTANCE

@@ -213,6 +213,8 @@ def _parse_story(text: str) -> tuple[str, str, str] | None:
         idx = lower.find(prefix)
         if idx != -1 and idx <= 40 and (start == -1 or idx < start):
             start = idx + len(prefix)
+    if start == -1 and lower.startswith(" as ") and "," in lower[4:40]:
+        start = 4  # "As finance, I want ...": a role without an article
     if start == -1:
         return None
     best: tuple[int, str] | None = None

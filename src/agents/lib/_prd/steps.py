@@ -23,6 +23,7 @@ from agents.lib._prd.parse import (
     Block,
     Document,
     Section,
+    describes_behaviour,
 )
 from agents.lib._prd.text import ARROW_RE, sentences, singular, tokens, word_set
 from agents.lib.naming import is_safe_identifier, snake_case
@@ -64,7 +65,7 @@ _DROP_WORDS = word_set(
 _AUX_WORDS = word_set("is are be been being was were")
 _CUT_WORDS = word_set(
     "to by with in into through for from via on at and or that so when if while using as per after before "
-    "within until unless because where which who whose of then but including once"
+    "within until unless because where which who whose of then but including once against"
 )
 _VERB_BASE = {"does": "do", "goes": "go", "has": "have", "is": "be"}
 _NOT_AFTER_FIRST = word_set("the a an its their our his her this that each every")
@@ -121,7 +122,7 @@ class _Run:
 
 
 def _allowed(section: Section, kinds: frozenset[str]) -> bool:
-    return section.kind not in kinds
+    return section.kind not in kinds and describes_behaviour(section)
 
 
 def _is_step_section(section: Section) -> bool:

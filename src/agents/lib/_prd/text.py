@@ -67,6 +67,14 @@ def singular(word: str) -> str:
     return word
 
 
+def _list_number(prev: str) -> bool:
+    """Whether the text before a period ends in a number that a period does not end a sentence after."""
+    last = prev.split()[-1] if prev.split() else ""
+    return last.isdigit() and (
+        len(prev.split()) == 1 or (len(last) <= 2 and prev.split()[-2:-1] in (["version"], ["v"]))
+    )
+
+
 def sentences(text: str) -> list[str]:
     """Split ``text`` into sentences at ``. ``, ``! `` and ``? `` (linear, no regex)."""
     out: list[str] = []
@@ -77,8 +85,8 @@ def sentences(text: str) -> list[str]:
         ch = text[i]
         if ch in ".!?" and (i + 1 == n or text[i + 1] in " \n\t"):
             prev = text[start:i].rstrip()
-            # do not split "e.g." / "i.e." / version numbers
-            if ch == "." and (prev.endswith(("e.g", "i.e", "etc", "vs")) or prev[-1:].isdigit()):
+            # do not split "e.g." / "i.e." / a list number ("2. Overview") / "version 1. 2"
+            if ch == "." and (prev.endswith(("e.g", "i.e", "etc", "vs")) or _list_number(prev)):
                 i += 1
                 continue
             piece = text[start : i + 1].strip()
