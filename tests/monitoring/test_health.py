@@ -67,7 +67,8 @@ async def test_checker_with_a_database_and_a_broker(backend_dsn: str, kafka_boot
         )
         await p.record_event_metric(event_type="node.generated", processing_duration_ms=12.0, success=True)
         m = MonitoringSystem(persistence=p)
-        report = await HealthChecker(m, kafka_bootstrap_servers=kafka_bootstrap).check_all()
+        # slow_ms far above any latency here: on a loaded machine a 1 s check would read as "degraded"
+        report = await HealthChecker(m, kafka_bootstrap_servers=kafka_bootstrap, slow_ms=600_000).check_all()
     components = report["components"]
     assert list(components) == ["database", "kafka", "template_cache", "generation", "events", "outbox"]
     assert components["database"]["status"] == "healthy"
@@ -110,3 +111,12 @@ async def test_kafka_is_checked_only_when_configured(tmp_path: Path) -> None:
         report = await MonitoringSystem(persistence=p).check_health()
     assert "kafka" not in report["components"]
     assert report["overall_status"] == "healthy"
+
+
+async def test_a_check_slower_than_slow_ms_is_degraded(tmp_path: Path) -> None:
+    """A reachable database that answers slower than ``slow_ms`` (here 0 ms: always) is degraded, with the reason."""
+    async with CodegenPersistence(f"sqlite:///{tmp_path / 'slow.db'}") as p:
+        report = await HealthChecker(MonitoringSystem(persistence=p), slow_ms=0).check_all()
+    database = report["components"]["database"]
+    assert database["status"] == "degraded"
+    assert database["error"].startswith("slow: ")
