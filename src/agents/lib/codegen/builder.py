@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
+from agents.lib.codegen.step_plan import plan_steps
 from agents.lib.codegen.spec import (
     NODE_TYPES,
     EntitySpec,
@@ -23,6 +24,7 @@ from agents.lib.codegen.spec import (
     PortSpec,
     StepSpec,
     TransitionSpec,
+    plural,
 )
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
@@ -72,15 +74,6 @@ _PORTS_BY_SYSTEM = {
     "search": "search_index",
 }
 _PORTS_BY_OPERATION = {"publish": "event_publisher", "notify": "notifier", "search": "search_index"}
-
-
-def plural(word: str) -> str:
-    """Return a naive English plural of a snake_case word (``category`` -> ``categories``)."""
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    if re.search(r"(s|x|z|ch|sh)$", word):
-        return word + "es"
-    return word + "s"
 
 
 def _entities(analysis: PRDAnalysis) -> tuple[EntitySpec, ...]:
@@ -251,7 +244,8 @@ def build_node_spec(
             )
             return NodeSpec(fsm=_fsm(analysis), operations=ops, **common)
         ops = (OperationSpec(name="run", kind="coordinate", description="run the workflow's steps"),)
-        return NodeSpec(steps=_steps(analysis), operations=ops, **common)
+        steps, used = plan_steps(analysis, _steps(analysis), _entities(analysis))
+        return NodeSpec(steps=steps, entities=used, operations=ops, **common)
     except ValueError as exc:  # a spec rule the analysis could not satisfy: a bug of ours, said plainly
         raise OnexError(
             f"could not build a valid {kind} spec: {exc}", ErrorCode.INTERNAL_ERROR, {"node_type": kind}
