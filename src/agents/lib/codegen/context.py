@@ -14,10 +14,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from agents.lib.codegen.engine import pyrepr
-from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec
+from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec, OperationSpec
 from agents.lib.naming import upper_snake_case
 
-__all__ = ["node_context"]
+__all__ = ["ADAPTERS", "entity_context", "member_name", "node_context"]
 
 _PY_TYPES = {
     "str": "str",
@@ -85,6 +85,7 @@ def _field_ctx(f: FieldSpec) -> dict[str, Any]:
         sample, other, json_value = repr(f"{f.name}-a"), repr(f"{f.name}-b"), f"{f.name}-a"
     else:
         sample, other, json_value = _SAMPLES[f.type]
+    other_json = {"str": f"{f.name}-b", "int": 2, "float": 2.5, "bool": False}.get(f.type)
     return {
         "name": f.name,
         "wire": f.wire_name,
@@ -96,6 +97,7 @@ def _field_ctx(f: FieldSpec) -> dict[str, Any]:
         "sample": sample,
         "other_sample": other,
         "json": json_value,
+        "other_json": pyrepr(other_json),
         "required": f.required,
         "non_negative": non_negative,
     }
@@ -129,19 +131,20 @@ def _model_imports(types: Iterable[str]) -> list[str]:
     return lines
 
 
-def _ops_by_entity(spec: NodeSpec, entity: EntitySpec) -> SimpleNamespace:
+def _ops_by_entity(operations: Iterable[OperationSpec], entity: EntitySpec) -> SimpleNamespace:
     """Operation names by kind; a namespace, because Jinja would read ``ops.update`` as ``dict.update``."""
     ops: dict[str, str | None] = dict.fromkeys(
         ("create", "read", "update", "delete", "list", "search", "validate", "aggregate"), None
     )
-    for op in spec.operations:
+    for op in operations:
         if op.entity == entity.name and op.kind in ops:
             ops[op.kind] = op.name
     ops["summarize"] = ops["aggregate"]
     return SimpleNamespace(**ops)
 
 
-def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
+def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ()) -> dict[str, Any]:
+    """Return what templates see of ``entity``: its fields, sample payloads, and ``operations`` on it by kind."""
     fields = [_field_ctx(f) for f in entity.fields]
     update_field = next((f for f in fields if f["type"] == "str"), None) or next(
         (f for f in fields if f["type"] in ("int", "float", "bool")), None
@@ -176,7 +179,8 @@ def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
         "has_alias": any(f.alias for f in entity.fields),
         "imports": _model_imports(f.type for f in entity.fields),
         "valid_json": valid_payload,
-        "ops": _ops_by_entity(spec, entity),
+        "id": f"{snake}-1",
+        "ops": _ops_by_entity(operations, entity),
         "update_field": update_field,
         "numeric_fields": numeric,
         "valid_payload": valid,
@@ -187,7 +191,7 @@ def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
     }
 
 
-_ADAPTERS = {
+ADAPTERS: dict[str, str] = {
     "record_store": "InMemoryRecordStore",
     "cache": "InMemoryCache",
     "event_publisher": "InMemoryEventPublisher",
@@ -199,7 +203,7 @@ _ADAPTERS = {
 
 
 @functools.lru_cache(maxsize=4096)
-def _member(name: str) -> str:
+def member_name(name: str) -> str:
     """Return the enum member of a state, event or step: its snake_case name upper-cased, never re-split.
 
     Names from the spec are already snake_case identifiers (``e2e_tests``), so they are only upper-cased
@@ -214,8 +218,8 @@ _SNAKE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 def _reducer_ctx(spec: NodeSpec) -> dict[str, Any]:
     fsm = spec.fsm
     assert fsm is not None  # checked by NodeSpec
-    member = {s: _member(s) for s in fsm.states}
-    event_member = {e: _member(e) for e in fsm.events}
+    member = {s: member_name(s) for s in fsm.states}
+    event_member = {e: member_name(e) for e in fsm.events}
     table = {(t.source, t.event): t.target for t in fsm.transitions}
     # a legal path: from the initial state, prefer unvisited targets, stop at a terminal state
     path: list[tuple[str, str]] = []
@@ -287,7 +291,7 @@ def _default_attempts(spec: NodeSpec) -> int:
 def _orchestrator_ctx(spec: NodeSpec, entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     graph = {s.name: list(s.depends_on) for s in spec.steps}
     order = list(TopologicalSorter(graph).static_order())
-    member = {s.name: _member(s.name) for s in spec.steps}
+    member = {s.name: member_name(s.name) for s in spec.steps}
     fail_index = len(order) // 2
     steps = []
     validated: dict[str, str] = {}
@@ -362,7 +366,7 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
     """Return the context the templates of the node ``spec`` describes are rendered with."""
     t = spec.node_type
     operation_enum = f"Enum{spec.service_name}{spec.type_title}Operation"
-    entities = [_entity_ctx(spec, e) for e in spec.entities]
+    entities = [entity_context(e, spec.operations) for e in spec.entities]
     field_types: set[str] = {f.type for e in spec.entities for f in e.fields}
     ctx: dict[str, Any] = {
         "is_effect": t == "EFFECT",
@@ -372,7 +376,7 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
         "response_model": f"{spec.service_name}{spec.type_title}Response",
         "entities": entities,
         "operations": [
-            {"name": n, "member": _member(n)} for n in [o.name for o in spec.operations] + [h.name for h in spec.hooks]
+            {"name": n, "member": member_name(n)} for n in [o.name for o in spec.operations] + [h.name for h in spec.hooks]
         ],
         "extra_enums": [],
         "enum_imports": [operation_enum],
@@ -388,7 +392,7 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
     ctx.update(
         {
             "port_keys": sorted(p.key for p in spec.ports),
-            "adapter_classes": _ADAPTERS,
+            "adapter_classes": ADAPTERS,
             "has_events": "event_publisher" in ports,
             "has_cache": "cache" in ports,
             "has_search": "search_index" in ports,
@@ -431,7 +435,7 @@ def _test_imports(spec: NodeSpec, ctx: dict[str, Any], field_types: Iterable[str
         lines += _imports_for(field_types, any_always=False)
         lines = [line for line in lines if line != "from typing import Any"]
         lines.append("from onex_runtime.container import Container")
-        names = sorted({p.key for p in spec.ports} | {_ADAPTERS[p.kind] for p in spec.ports})
+        names = sorted({p.key for p in spec.ports} | {ADAPTERS[p.kind] for p in spec.ports})
         lines.append(f"from onex_runtime.ports import {', '.join(names)}")
         models = [e["name"] for e in ctx["entities"]]
         models += [f"{e['name']}Update" for e in ctx["entities"] if e["ops"].update and e["update_field"]]

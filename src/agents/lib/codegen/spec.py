@@ -37,6 +37,8 @@ __all__ = [
     "StepAction",
     "StepSpec",
     "TransitionSpec",
+    "app_package_name",
+    "models_package_name",
     "plural",
 ]
 
@@ -112,6 +114,21 @@ def plural(word: str) -> str:
     if re.search(r"(s|x|z|ch|sh)$", word):
         return word + "es"
     return word + "s"
+
+
+def app_package_name(service_name: str) -> str:
+    """Return the application package of the service ``service_name`` (``LibraryLoans`` -> ``library_loans``).
+
+    A name that would shadow a standard-library or dependency module (a service called ``Email``) gets
+    ``_service`` appended: the service's directory comes first on ``sys.path``.
+    """
+    name = snake_case(without_node_type_suffix(service_name))
+    return f"{name}_service" if name in _TAKEN_MODULES or name.startswith("node_") else name
+
+
+def models_package_name(service_name: str) -> str:
+    """Return the shared models package of the service ``service_name`` (``library_loans_models``)."""
+    return f"{app_package_name(service_name)}_models"
 
 
 def _identifier(value: str) -> str:
@@ -339,17 +356,12 @@ class NodeSpec(BaseModel):
     @property
     def models_package(self) -> str:
         """The service's shared models package (``<service>_models``), which every node imports entities from."""
-        return f"{self.app_package}_models"
+        return models_package_name(self.service_name)
 
     @property
     def app_package(self) -> str:
-        """The service's application package: composition root, entry point (``python -m``), HTTP layer.
-
-        A name that would shadow a standard-library or dependency module (a service called ``Email``) gets
-        ``_service`` appended: the service's directory comes first on ``sys.path``.
-        """
-        name = snake_case(without_node_type_suffix(self.service_name))
-        return f"{name}_service" if name in _TAKEN_MODULES or name.startswith("node_") else name
+        """The service's application package: composition root, entry point (``python -m``), HTTP layer."""
+        return app_package_name(self.service_name)
 
     @property
     def step_hooks(self) -> tuple[StepSpec, ...]:
