@@ -279,7 +279,7 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path, dat
     packages = sorted(Path(r.output_path).name for r in result.results if r.output_path)
     # Package names, not paths: the shared beginning of the strings is what is wanted here.
     prefix = os.path.commonprefix(packages) if len(packages) > 1 else ""  # noqa: RUF071
-    table = Table("node", "files", "verification", "time", title=f"Service {result.service_name}")
+    table = Table("node", "files", "verification", "hooks", "time", title=f"Service {result.service_name}")
     for r in result.results:
         if r.verification is None:
             verdict = "[red]failed[/]" if not r.success else "[yellow]not verified[/]"
@@ -289,10 +289,31 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path, dat
             )
         else:
             verdict = "[red]failed:[/] " + escape(", ".join(c.name for c in r.verification.failed_checks))
-        table.add_row(r.node_type, str(len(r.generated_files)), verdict, f"{r.duration_ms / 1000:.1f} s")
+        hooks = len(r.spec.hook_names) if r.spec is not None else 0
+        table.add_row(
+            r.node_type, str(len(r.generated_files)), verdict, str(hooks), f"{r.duration_ms / 1000:.1f} s"
+        )
+    service = result.service_verification
+    if service is not None:
+        if service.passed:
+            verdict = f"[green]passed[/] ({len(service.checks)} checks, {service.tests_passed} tests)"
+        else:
+            verdict = "[red]failed:[/] " + escape(", ".join(c.name for c in service.failed_checks))
+        duration = sum(c.duration_ms for c in service.checks) / 1000
+        table.add_row("SERVICE", "-", verdict, "-", f"{duration:.1f} s")
     console.print(table)
     for r in result.failed:
         console.print(f"[red]{r.node_type}:[/] {escape(r.error or 'failed')}")
+    if service is not None and not service.passed:
+        console.print(f"[red]service:[/] {escape(service.summary())}")
+    console.print(
+        f"{result.rules_implemented} rules implemented, {result.hooks_left} left as hooks"
+        + (
+            " (methods that raise NOT_IMPLEMENTED, listed in each contract.yaml and README.md)"
+            if result.hooks_left
+            else ""
+        )
+    )
     passed = len(result.results) - len(result.failed)
     cache = result.template_cache
     console.print(

@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
-from agents.lib.codegen.step_plan import plan_steps
 from agents.lib.codegen.spec import (
     NODE_TYPES,
     EntitySpec,
@@ -26,6 +25,7 @@ from agents.lib.codegen.spec import (
     TransitionSpec,
     plural,
 )
+from agents.lib.codegen.step_plan import plan_steps
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
 from agents.lib.prd_analyzer import PRDAnalysis

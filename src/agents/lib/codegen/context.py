@@ -284,7 +284,7 @@ _COLLABORATORS = {"validate": ("COMPUTE", "compute", "ComputeNode"), "create": (
 
 
 def _default_attempts(spec: NodeSpec) -> int:
-    """Attempts of a step whose PRD states no retry policy: MixinRetry's three, else one."""
+    """Return the attempts of a step whose PRD states no retry policy: MixinRetry's three, else one."""
     return 3 if "MixinRetry" in spec.mixins else 1
 
 
@@ -293,7 +293,7 @@ def _orchestrator_ctx(spec: NodeSpec, entities: dict[str, dict[str, Any]]) -> di
     order = list(TopologicalSorter(graph).static_order())
     member = {s.name: member_name(s.name) for s in spec.steps}
     fail_index = len(order) // 2
-    steps = []
+    steps: list[dict[str, Any]] = []
     validated: dict[str, str] = {}
     calls: dict[str, list[dict[str, str]]] = {"validate": [], "create": []}
     for name in order:
@@ -312,7 +312,9 @@ def _orchestrator_ctx(spec: NodeSpec, entities: dict[str, dict[str, Any]]) -> di
                 "action": s.action,
                 "entity": entity,
                 "operation": operation,
-                "source_step": validated.get(entity["name"]) if entity is not None and s.action == "create" else None,
+                "source_step": validated.get(entity["name"])
+                if entity is not None and s.action == "create"
+                else None,
                 "description": s.description,
                 "depends_members": [member[d] for d in s.depends_on],
                 "depends_values": list(s.depends_on),
@@ -376,7 +378,8 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
         "response_model": f"{spec.service_name}{spec.type_title}Response",
         "entities": entities,
         "operations": [
-            {"name": n, "member": member_name(n)} for n in [o.name for o in spec.operations] + [h.name for h in spec.hooks]
+            {"name": n, "member": member_name(n)}
+            for n in [o.name for o in spec.operations] + [h.name for h in spec.hooks]
         ],
         "extra_enums": [],
         "enum_imports": [operation_enum],

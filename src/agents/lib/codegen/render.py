@@ -74,7 +74,7 @@ def contract_of(spec: NodeSpec) -> dict[str, Any]:
 
 
 def _entity_entry(entity: EntitySpec) -> dict[str, Any]:
-    """An entity as the contract lists it: name, type and required always, any other property when set."""
+    """Return an entity as the contract lists it: name, type and required always, other properties when set."""
     entry: dict[str, Any] = {"name": entity.name}
     if entity.description:
         entry["description"] = entity.description
@@ -90,9 +90,15 @@ _ALWAYS = frozenset({"name", "type", "required"})
 
 
 def _step_entry(step: StepSpec) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": step.name, "description": step.description, "depends_on": list(step.depends_on)}
+    entry: dict[str, Any] = {
+        "name": step.name,
+        "description": step.description,
+        "depends_on": list(step.depends_on),
+    }
     entry["action"] = step.action
-    rest = step.model_dump(mode="json", exclude_defaults=True, exclude={"name", "description", "depends_on", "action"})
+    rest = step.model_dump(
+        mode="json", exclude_defaults=True, exclude={"name", "description", "depends_on", "action"}
+    )
     return entry | rest
 
 
@@ -124,7 +130,7 @@ def render_node(spec: NodeSpec, engine: TemplateEngine) -> dict[str, str]:
 
 
 def render_shared(service_name: str, nodes: Iterable[Mapping[str, Any]], engine: TemplateEngine) -> dict[str, str]:
-    """Render the service's shared files: the runtime, the shared models, the application, ``pyproject.toml``, README.
+    """Render the shared files: the runtime, the shared models, the application, ``pyproject.toml``, README.
 
     ``nodes`` are the contracts of the nodes present in the service. The Python files of the models and the
     application are formatted as the node packages are.

@@ -111,7 +111,9 @@ def service_context(service_name: str, contracts: Iterable[Mapping[str, Any]]) -
         "entities": [entity_context(e) for e in entities],
         "ports": port_list,
         "port_imports": sorted(
-            [p["key"] for p in port_list] + [p["adapter"] for p in port_list] + ["RUN_JOURNAL", "InMemoryRunJournal"]
+            [p["key"] for p in port_list]
+            + [p["adapter"] for p in port_list]
+            + ["RUN_JOURNAL", "InMemoryRunJournal"]
         ),
         "first_effect": effect if effect is not None and effect["crud"] else None,
         "composed": composed,

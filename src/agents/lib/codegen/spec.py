@@ -296,7 +296,7 @@ class StepSpec(BaseModel):
     action: StepAction = "hook"
     entity: str | None = None
     attempts: int | None = Field(default=None, ge=1, le=20)
-    backoff_seconds: float = Field(default=0.05, ge=0.0, le=60.0)
+    backoff_seconds: float = Field(default=0.5, ge=0.0, le=60.0)
     timeout_seconds: float = Field(default=30.0, gt=0.0, le=86400.0)
     policy_source: str = Field(default="", description="The PRD sentence the retry policy comes from, if any.")
 
@@ -362,6 +362,19 @@ class NodeSpec(BaseModel):
     def app_package(self) -> str:
         """The service's application package: composition root, entry point (``python -m``), HTTP layer."""
         return app_package_name(self.service_name)
+
+    @property
+    def hook_names(self) -> tuple[str, ...]:
+        """Every method of the node left for humans (it raises NOT_IMPLEMENTED): its hooks and its hook steps."""
+        return tuple(h.name for h in self.hooks) + tuple(f"step_{s.name}" for s in self.step_hooks)
+
+    @property
+    def rules_implemented(self) -> int:
+        """How many of the PRD's rules this node implements as code.
+
+        Specs do not carry the PRD's rules yet, so this is 0: a node is never called complete for them.
+        """
+        return 0
 
     @property
     def step_hooks(self) -> tuple[StepSpec, ...]:

@@ -38,7 +38,9 @@ _COUNT = re.compile(
 )
 _EVERY_STEP = re.compile(r"\b(each|every|all|any)\s+(?:workflow\s+|of\s+the\s+)?steps?\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+")
-_NOT_NAMING_A_STEP = frozenset({"step", "steps", "the", "and", "with", "each", "all", "data", "file", "send", "get"})
+_NOT_NAMING_A_STEP = frozenset(
+    {"step", "steps", "the", "and", "with", "each", "all", "data", "file", "send", "get"}
+)
 _MAX_ATTEMPTS = 20
 
 

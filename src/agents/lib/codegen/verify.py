@@ -6,6 +6,7 @@ the service in :mod:`.probe`; docs/codegen.md ("Verification") describes every c
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -214,12 +216,15 @@ def verify_generated(
     timeout_seconds: float = 300.0,
     cancel: threading.Event | None = None,
     static_only: bool = False,
+    concurrent: bool = False,
 ) -> VerificationReport:
     """Verify the generated service at ``path``: the static checks, then (if they pass) imports, tests, mypy, ruff.
 
     ``packages`` limits the node packages (and the application package) checked; the runtime and the shared
-    models are always checked. By default every ``node_*`` package and the application are. ``timeout_seconds`` bounds each subprocess; ``cancel`` stops the verification (the
-    running subprocess is killed and OnexError CANCELLED raised). ``static_only`` skips the subprocess checks.
+    models are always checked. By default every ``node_*`` package and the application are.
+    ``timeout_seconds`` bounds each subprocess; ``cancel`` stops the verification (the running subprocess is
+    killed and OnexError CANCELLED raised). ``static_only`` skips the subprocess checks; ``concurrent`` runs
+    mypy and ruff beside the imports and tests (for a verification that runs alone, with cores to spare).
     """
     root = Path(path).resolve()
     if not root.is_dir():
@@ -252,22 +257,39 @@ def verify_generated(
     else:
         modules = _modules(root, [f for f in files if f.name != "conftest.py"])
         test_dirs = [f"{n}/tests" for n in [*nodes, *checked_apps] if (root / n / "tests").is_dir()]
-        imports, tests, tests_passed = _check_imports_and_tests(root, modules, test_dirs, timeout_seconds, cancel)
-        mypy = _check_mypy(root, all_packages, timeout_seconds, cancel)
-        ruff, _ = _subprocess_check(
-            "ruff",
-            [sys.executable, "-m", "ruff", "check", "--no-cache", "--quiet", *all_packages],
-            root,
-            timeout_seconds,
-            cancel,
-            "ruff is clean",
-        )
+
+        def type_and_style() -> tuple[CheckResult, CheckResult]:
+            mypy = _check_mypy(root, all_packages, timeout_seconds, cancel)
+            ruff, _ = _subprocess_check(
+                "ruff",
+                [sys.executable, "-m", "ruff", "check", "--no-cache", "--quiet", *all_packages],
+                root,
+                timeout_seconds,
+                cancel,
+                "ruff is clean",
+            )
+            return mypy, ruff
+
+        if concurrent:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agents-verify-types") as pool:
+                typed = pool.submit(contextvars.copy_context().run, type_and_style)
+                try:
+                    imports, tests, tests_passed = _check_imports_and_tests(
+                        root, modules, test_dirs, timeout_seconds, cancel
+                    )
+                finally:
+                    mypy, ruff = typed.result()
+        else:
+            imports, tests, tests_passed = _check_imports_and_tests(
+                root, modules, test_dirs, timeout_seconds, cancel
+            )
+            mypy, ruff = type_and_style()
         checks += [imports, tests, mypy, ruff]
     return VerificationReport(root, tuple([*nodes, *checked_apps]), tuple(checks), tests_passed)
 
 
 def _shared_packages(root: Path) -> tuple[list[str], list[str]]:
-    """Return the service's shared models packages (``*_models``) and its application packages (``__main__.py``)."""
+    """Return the shared models packages (``*_models``) and the application packages (with ``__main__.py``)."""
     models: list[str] = []
     apps: list[str] = []
     for directory in sorted(root.iterdir()):

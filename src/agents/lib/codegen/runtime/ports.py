@@ -326,7 +326,9 @@ class RunJournalPort(Protocol):
         """Record that ``step`` of the run completed with ``result`` (JSON-compatible)."""
         ...
 
-    async def finish(self, run_id: str, status: str, failed_step: str | None = None, error: str | None = None) -> None:
+    async def finish(
+        self, run_id: str, status: str, failed_step: str | None = None, error: str | None = None
+    ) -> None:
         """Record how the run ended: ``completed`` or ``failed`` (with the step and the error)."""
         ...
 
@@ -348,7 +350,9 @@ class InMemoryRunJournal:
         record.status, record.failed_step, record.error = "running", None, None
         record.completed[step] = copy.deepcopy(result)
 
-    async def finish(self, run_id: str, status: str, failed_step: str | None = None, error: str | None = None) -> None:
+    async def finish(
+        self, run_id: str, status: str, failed_step: str | None = None, error: str | None = None
+    ) -> None:
         """Record how the run ended."""
         record = self.runs.setdefault(run_id, RunRecord(run_id))
         record.status, record.failed_step, record.error = status, failed_step, error

@@ -49,9 +49,7 @@ class SqlRecordStore:
     def _insert(self, collection: str, key: str, record: Record) -> None:
         try:
             with self.engine.begin() as connection:
-                connection.execute(
-                    self.table.insert().values(collection=collection, key=key, data=_dumps(record))
-                )
+                connection.execute(self.table.insert().values(collection=collection, key=key, data=_dumps(record)))
         except self._sa.exc.IntegrityError:
             raise OnexError(f"{collection} {key!r} already exists", ErrorCode.CONFLICT, {"key": key}) from None
 
