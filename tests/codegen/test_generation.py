@@ -91,7 +91,12 @@ def test_orchestrator_contract_keeps_the_steps_wording(tmp_path: Path) -> None:
     contract = yaml.safe_load((node.package_dir / "contract.yaml").read_text(encoding="utf-8"))
     assert contract["steps"] == [
         {"name": "reserve", "description": 'Reserve stock: "all" of it', "depends_on": [], "action": "hook"},
-        {"name": "charge", "description": "Charge the card\n# not code", "depends_on": ["reserve"], "action": "hook"},
+        {
+            "name": "charge",
+            "description": "Charge the card\n# not code",
+            "depends_on": ["reserve"],
+            "action": "hook",
+        },
     ]
     assert [h["name"] for h in contract["hooks"]] == ["step_reserve", "step_charge"]
     NodeContract.model_validate(contract)

@@ -58,7 +58,9 @@ def service_context(service_name: str, contracts: Iterable[Mapping[str, Any]]) -
         operations = _operations(contract)
         own = [by_name[e["name"]] for e in contract.get("entities", ()) if e["name"] in by_name]
         if node_type == "EFFECT":
-            node["crud"] = [entity_context(e, operations) for e in own]
+            crud = [entity_context(e, operations) for e in own]
+            # the entities that can be created and read first: the HTTP round trip test uses the first one
+            node["crud"] = sorted(crud, key=lambda e: not (e["ops"].create and e["ops"].read))
         elif node_type == "COMPUTE":
             node["validates"] = [
                 {"operation": o.name, "name": o.entity, "plural": by_name[o.entity].plural}
@@ -115,7 +117,12 @@ def service_context(service_name: str, contracts: Iterable[Mapping[str, Any]]) -
             + [p["adapter"] for p in port_list]
             + ["RUN_JOURNAL", "InMemoryRunJournal"]
         ),
-        "first_effect": effect if effect is not None and effect["crud"] else None,
+        "first_effect": effect
+        if effect is not None
+        and effect["crud"]
+        and effect["crud"][0]["ops"].create
+        and effect["crud"][0]["ops"].read
+        else None,
         "composed": composed,
         "orchestrator": first.get("ORCHESTRATOR"),
         "first_party": sorted({"onex_runtime", app, models, *(str(c["name"]) for c in ordered)}),
