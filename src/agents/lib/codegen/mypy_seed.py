@@ -61,6 +61,7 @@ SEED_MODULES: tuple[str, ...] = (
     "time",
     "typing",
     "uuid",
+    "warnings",
     "typing_extensions",
     "pydantic",
     "yaml",

@@ -129,6 +129,11 @@ def service_context(service_name: str, contracts: Iterable[Mapping[str, Any]]) -
     }
 
 
+def _round_trips(effect: Mapping[str, Any]) -> bool:
+    """Whether the EFFECT node's first entity can be created and read (what the HTTP round trip test needs)."""
+    return bool(effect["crud"]) and bool(effect["crud"][0]["ops"].create and effect["crud"][0]["ops"].read)
+
+
 def _orchestrator(
     contract: Mapping[str, Any], first: Mapping[str, Mapping[str, Any]], entities: Mapping[str, EntitySpec]
 ) -> dict[str, Any]:
