@@ -321,3 +321,28 @@ def test_http_layer_serves_openapi_and_a_crud_round_trip(payouts: Path) -> None:
         "currency",
         "sold_at",
     ]
+
+
+def test_without_the_extras_their_tests_skip_and_the_rest_pass(payouts: Path, tmp_path: Path) -> None:
+    """The service's bare test run: FastAPI, httpx and SQLAlchemy made unimportable, as where they are absent."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nfor name in ('fastapi', 'httpx', 'sqlalchemy', 'uvicorn'):\n    sys.modules[name] = None\n"
+    )
+    copy = tmp_path / "svc"
+    shutil.copytree(payouts, copy)
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{copy}", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:asyncio", "-p", "no:xdist", "-p", "no:timeout"],
+        cwd=copy, env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "could not import 'fastapi'" in done.stdout
+    assert "could not import 'sqlalchemy'" in done.stdout
+    assert done.stdout.strip().splitlines()[-1].startswith("62 passed, 3 skipped")
+    openapi = subprocess.run(
+        [sys.executable, "-m", APP, "openapi"], cwd=copy, env=env, capture_output=True, text=True, check=False
+    )
+    assert openapi.returncode == 2
+    assert openapi.stderr.strip() == "fastapi is not installed: pip install 'marketplace-seller-payouts[http]'"

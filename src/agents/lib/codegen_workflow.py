@@ -199,8 +199,10 @@ async def generate_microservice(
                 raise
             cache.flush_metrics()
             service_report = None
+            service_started = time.perf_counter()
             if verify and results and all(r.success for r in results):
                 service_report = await _verify_service(jobs, timeout_seconds)
+            service_ms = (time.perf_counter() - service_started) * 1000 if service_report is not None else 0.0
             result = WorkflowResult(
                 correlation_id=correlation_id,
                 session_id=session_id,
@@ -217,6 +219,7 @@ async def generate_microservice(
                 verified=verify,
                 template_cache=dict(cache.get_stats()),
                 service_verification=service_report,
+                service_ms=service_ms,
             )
             status = "succeeded" if result.success else "failed"
             failures = [f"{r.node_type}: {r.error}" for r in result.failed]

@@ -79,6 +79,8 @@ class WorkflowResult:
     service_verification: VerificationReport | None = None
     """The verification of the service as a whole (its application package: every node wired together, the
     entry point, the HTTP API), run once every node passed; ``None`` when it did not run."""
+    service_ms: float = 0.0
+    """How long the service's verification took (wall time; its checks run partly at once)."""
 
     @property
     def success(self) -> bool:
@@ -118,6 +120,7 @@ class WorkflowResult:
             "verified": self.verified,
             "rules_implemented": self.rules_implemented,
             "hooks_left": self.hooks_left,
+            "service_ms": round(self.service_ms, 1),
             "service_verification": None
             if self.service_verification is None
             else {c.name: c.passed for c in self.service_verification.checks},
