@@ -103,21 +103,30 @@ def record_service(prd: Path) -> Service:
         recorder.calls = []
         files = render.render_node(spec, recorder)
         node_calls.append(recorder.calls)
-        pkg = spec.package_name
-        by_template = {
-            f"node_{spec.node_type.lower()}.py.j2": files[f"{pkg}/node.py"],
-            "models.py.j2": files[f"{pkg}/models.py"],
-            "enums.py.j2": files[f"{pkg}/enums.py"],
-            "test_node.py.j2": files[f"{pkg}/tests/test_node.py"],
-        }
+        by_template = _node_outputs(spec, files)
         outputs += [by_template[t] for t, _ in recorder.calls]
     contracts = [render.contract_of(s) for s in specs]
     recorder.calls = []
     shared = render.render_shared(specs[0].service_name, contracts, recorder)
-    shared_calls = recorder.calls
+    # the service's Python files are formatted after rendering: only the two plain files compare as rendered
+    shared_calls = [c for c in recorder.calls if c[0] in ("pyproject.toml.j2", "README.md.j2")]
     outputs += [shared["pyproject.toml"], shared["README.md"]]
     recorder.close()
     return Service(specs, node_calls, shared_calls, contracts, outputs)
+
+
+def _node_outputs(spec: NodeSpec, files: dict[str, str]) -> dict[str, str]:
+    """Each template of a node's render and the file it gave, in the order render_node renders them."""
+    pkg = spec.package_name
+    by_template = {
+        f"node_{spec.node_type.lower()}.py.j2": files[f"{pkg}/node.py"],
+        "models.py.j2": files[f"{pkg}/models.py"],
+        "enums.py.j2": files[f"{pkg}/enums.py"],
+        "test_node.py.j2": files[f"{pkg}/tests/test_node.py"],
+    }
+    if f"{pkg}/interfaces.py" in files:
+        by_template["interfaces.py.j2"] = files[f"{pkg}/interfaces.py"]
+    return by_template
 
 
 def bare_environment(auto_reload: bool) -> jinja2.Environment:
@@ -205,15 +214,7 @@ def case_render_functions(engine: render_engine.TemplateEngine, service: Service
         out: list[str] = []
         for spec in specs:
             files = render.render_node(spec, engine)
-            pkg = spec.package_name
-            t = spec.node_type.lower()
-            by_template = {
-                f"node_{t}.py.j2": files[f"{pkg}/node.py"],
-                "models.py.j2": files[f"{pkg}/models.py"],
-                "enums.py.j2": files[f"{pkg}/enums.py"],
-                "test_node.py.j2": files[f"{pkg}/tests/test_node.py"],
-            }
-            out += list(by_template.values())
+            out += list(_node_outputs(spec, files).values())
         shared = render.render_shared(name, contracts, engine)
         out += [shared["pyproject.toml"], shared["README.md"]]
         return out

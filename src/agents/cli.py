@@ -332,7 +332,7 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path, dat
     packages = sorted(Path(r.output_path).name for r in result.results if r.output_path)
     # Package names, not paths: the shared beginning of the strings is what is wanted here.
     prefix = os.path.commonprefix(packages) if len(packages) > 1 else ""  # noqa: RUF071
-    table = Table("node", "files", "verification", "time", title=f"Service {result.service_name}")
+    table = Table("node", "files", "verification", "hooks", "time", title=f"Service {result.service_name}")
     for r in result.results:
         if r.verification is None:
             verdict = "[red]failed[/]" if not r.success else "[yellow]not verified[/]"
@@ -342,10 +342,30 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path, dat
             )
         else:
             verdict = "[red]failed:[/] " + escape(", ".join(c.name for c in r.verification.failed_checks))
-        table.add_row(r.node_type, str(len(r.generated_files)), verdict, f"{r.duration_ms / 1000:.1f} s")
+        hooks = len(r.spec.hook_names) if r.spec is not None else 0
+        table.add_row(
+            r.node_type, str(len(r.generated_files)), verdict, str(hooks), f"{r.duration_ms / 1000:.1f} s"
+        )
+    service = result.service_verification
+    if service is not None:
+        if service.passed:
+            verdict = f"[green]passed[/] ({len(service.checks)} checks, {service.tests_passed} tests)"
+        else:
+            verdict = "[red]failed:[/] " + escape(", ".join(c.name for c in service.failed_checks))
+        table.add_row("SERVICE", "-", verdict, "-", f"{result.service_ms / 1000:.1f} s")
     console.print(table)
     for r in result.failed:
         console.print(f"[red]{r.node_type}:[/] {escape(r.error or 'failed')}")
+    if service is not None and not service.passed:
+        console.print(f"[red]service:[/] {escape(service.summary())}")
+    console.print(
+        f"{result.rules_implemented} rules implemented, {result.hooks_left} left as hooks"
+        + (
+            " (methods that raise NOT_IMPLEMENTED, listed in each contract.yaml and README.md)"
+            if result.hooks_left
+            else ""
+        )
+    )
     passed = len(result.results) - len(result.failed)
     cache = result.template_cache
     console.print(
@@ -353,6 +373,7 @@ def _print_summary(console: Console, result: WorkflowResult, log_file: Path, dat
         f"with {result.workers} worker(s) (speedup {result.speedup:.2f}x over one worker, estimated: "
         f"{result.cores_used:.1f} cores busy, {result.concurrency:.1f} nodes at once); "
         f"template cache hit rate {cache.get('hit_rate', 0.0):.0%}"
+        + (f"; the service as a whole verified in {result.service_ms / 1000:.1f} s" if service is not None else "")
     )
     shown = f"{prefix.rsplit('_', 1)[0]}_*" if "_" in prefix else ", ".join(packages)
     console.print(f"service: {escape(str(result.output_dir))}  (packages {escape(shown)})")

@@ -38,7 +38,7 @@ def test_example_generates_a_verified_service(prd: Path, tmp_path: Path) -> None
     specs = build_node_specs(analysis)
     assert [s.node_type for s in specs] == [str(t) for t in analysis.recommended_node_types]
     report = _generate_and_verify(specs, tmp_path)
-    assert sorted(report.packages) == sorted(s.package_name for s in specs)
+    assert sorted(report.packages) == sorted([*(s.package_name for s in specs), specs[0].app_package])
 
 
 AWKWARD = """---

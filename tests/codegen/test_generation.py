@@ -27,12 +27,27 @@ def test_service_layout(generated_service: Path) -> None:
     names = sorted(p.name for p in generated_service.iterdir())
     assert names == [
         "README.md",
+        "library_loans",
+        "library_loans_models",
         "node_library_loans_compute",
         "node_library_loans_effect",
         "node_library_loans_orchestrator",
         "node_library_loans_reducer",
         "onex_runtime",
         "pyproject.toml",
+    ]
+    assert sorted(p.name for p in (generated_service / "library_loans_models").iterdir()) == [
+        "__init__.py",
+        "book.py",
+        "py.typed",
+    ]
+    assert sorted(p.name for p in (generated_service / "library_loans").iterdir()) == [
+        "__init__.py",
+        "__main__.py",
+        "app.py",
+        "http.py",
+        "py.typed",
+        "tests",
     ]
     node = generated_service / "node_library_loans_effect"
     assert sorted(p.name for p in node.iterdir()) == [
@@ -75,9 +90,15 @@ def test_orchestrator_contract_keeps_the_steps_wording(tmp_path: Path) -> None:
     generator.close()
     contract = yaml.safe_load((node.package_dir / "contract.yaml").read_text(encoding="utf-8"))
     assert contract["steps"] == [
-        {"name": "reserve", "description": 'Reserve stock: "all" of it', "depends_on": []},
-        {"name": "charge", "description": "Charge the card\n# not code", "depends_on": ["reserve"]},
+        {"name": "reserve", "description": 'Reserve stock: "all" of it', "depends_on": [], "action": "hook"},
+        {
+            "name": "charge",
+            "description": "Charge the card\n# not code",
+            "depends_on": ["reserve"],
+            "action": "hook",
+        },
     ]
+    assert [h["name"] for h in contract["hooks"]] == ["step_reserve", "step_charge"]
     NodeContract.model_validate(contract)
 
 
@@ -98,7 +119,7 @@ def test_generated_service_passes_every_check(generated_service: Path, tmp_path:
         "ruff",
     ]
     assert report.passed, report.summary()
-    assert report.tests_passed == 29  # effect 12, compute 7, reducer 6, orchestrator 4
+    assert report.tests_passed == 48  # effect 15, compute 7, reducer 6, orchestrator 13, the service 7
     assert sorted(p.name for p in copy.rglob("*") if p.name.startswith(".")) == []
     assert not list(copy.rglob("__pycache__"))
 
@@ -272,13 +293,13 @@ def test_engine_warmup_makes_the_first_render_a_hit() -> None:
     engine = TemplateEngine()
     loaded = engine.warmup()
     templates = sorted(p.name for p in engine.templates_dir.iterdir() if p.suffix == ".j2")
-    assert loaded == len(templates) == 13
+    assert loaded == len(templates) == 21
     assert engine.warmup() == 0  # cached and unchanged: nothing reloaded
     render_node(effect_spec(), engine)
     stats = engine.cache.get_stats()
     engine.close()
     assert (stats["hits"], stats["misses"]) == (5, 0)
-    assert stats["cached_templates"] == 13
+    assert stats["cached_templates"] == 21
 
 
 @pytest.mark.parametrize("name", ["../render.py", "sub/x.j2", ".hidden.j2", "a\\b.j2", "missing.j2"])

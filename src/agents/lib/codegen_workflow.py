@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,9 @@ from agents.lib.codegen.builder import MixinRecommender, SpecPlanner, build_node
 from agents.lib.codegen.engine import TemplateEngine
 from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
-from agents.lib.codegen.job import GenerationJob, GenerationResult, NodeJob
+from agents.lib.codegen.job import VERIFY_MARGIN_S, GenerationJob, GenerationResult, NodeJob
+from agents.lib.codegen.report import VerificationReport
+from agents.lib.codegen.verify import verify_generated
 from agents.lib.config import get_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.log_context import async_log_context
@@ -210,6 +214,11 @@ async def generate_microservice(
                 await _record_session_end(persistence, session_id, "failed", started, exc.message)
                 raise
             cache.flush_metrics()
+            service_report = None
+            service_started = time.perf_counter()
+            if verify and results and all(r.success for r in results):
+                service_report = await _verify_service(jobs, timeout_seconds)
+            service_ms = (time.perf_counter() - service_started) * 1000 if service_report is not None else 0.0
             result = WorkflowResult(
                 correlation_id=correlation_id,
                 session_id=session_id,
@@ -225,9 +234,14 @@ async def generate_microservice(
                 concurrency=batch.concurrency if batch is not None else 0.0,
                 verified=verify,
                 template_cache=dict(cache.get_stats()),
+                service_verification=service_report,
+                service_ms=service_ms,
             )
             status = "succeeded" if result.success else "failed"
-            error = None if result.success else "; ".join(f"{r.node_type}: {r.error}" for r in result.failed)
+            failures = [f"{r.node_type}: {r.error}" for r in result.failed]
+            if service_report is not None and not service_report.passed:
+                failures.append(f"service: verification failed: {service_report.summary()}")
+            error = "; ".join(failures) or None
             await _record_session_end(persistence, session_id, status, started, error, len(results))
             _log.info(
                 "Generation complete",
@@ -264,6 +278,37 @@ async def generate_microservice(
                 await _flush(persistence)
             if owned_persistence is not None:
                 await owned_persistence.close()
+
+
+async def _verify_service(jobs: Sequence[GenerationJob], timeout_seconds: float) -> VerificationReport | None:
+    """Verify the service's application package (every node wired together) once every node passed.
+
+    Runs on a thread of its own; cancelling the run stops it (its subprocess is killed).
+    """
+    spec = next((j.spec for j in jobs if j.spec is not None), None)
+    if spec is None:
+        return None
+    root = Path(jobs[0].output_directory).resolve()
+    if not (root / spec.app_package / "__main__.py").is_file():
+        return None
+    cancel = threading.Event()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agents-verify-service")
+    loop = asyncio.get_running_loop()
+    try:
+        _log.info("Verifying the service", metadata={"package": spec.app_package})
+        return await loop.run_in_executor(
+            executor,
+            lambda: verify_generated(
+                root,
+                packages=[spec.app_package],
+                timeout_seconds=timeout_seconds + VERIFY_MARGIN_S,
+                cancel=cancel,
+                concurrent=True,  # it runs alone, once every node is done: the cores are free
+            ),
+        )
+    finally:
+        cancel.set()
+        executor.shutdown(wait=True)
 
 
 def _refuse_existing(output_dir: Path, jobs: Sequence[GenerationJob]) -> None:

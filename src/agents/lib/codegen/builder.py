@@ -24,7 +24,9 @@ from agents.lib.codegen.spec import (
     PortSpec,
     StepSpec,
     TransitionSpec,
+    plural,
 )
+from agents.lib.codegen.step_plan import plan_steps
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
 from agents.lib.prd_analyzer import PRDAnalysis
@@ -92,15 +94,6 @@ _PORTS_BY_SYSTEM = {
 _PORTS_BY_OPERATION = {"publish": "event_publisher", "notify": "notifier", "search": "search_index"}
 
 
-def plural(word: str) -> str:
-    """Return a naive English plural of a snake_case word (``category`` -> ``categories``)."""
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    if re.search(r"(s|x|z|ch|sh)$", word):
-        return word + "es"
-    return word + "s"
-
-
 def _entities(analysis: PRDAnalysis) -> tuple[EntitySpec, ...]:
     specs: list[EntitySpec] = []
     seen: set[str] = set()
@@ -116,7 +109,8 @@ def _entities(analysis: PRDAnalysis) -> tuple[EntitySpec, ...]:
             if fname in ("id", "id_") or fname in field_names or len(fields) >= _MAX_FIELDS:
                 continue
             field_names.add(fname)
-            fields.append(FieldSpec(name=fname, type=str(f.type.value), required=f.required))
+            alias = f.alias if f.alias and f.alias != fname else None
+            fields.append(FieldSpec(name=fname, type=str(f.type.value), required=f.required, alias=alias))
         if not fields:
             fields = [FieldSpec(name="name"), FieldSpec(name="description", required=False)]
         specs.append(EntitySpec(name=name, fields=tuple(fields)))
@@ -269,7 +263,8 @@ def build_node_spec(
             )
             return NodeSpec(fsm=_fsm(analysis), operations=ops, **common)
         ops = (OperationSpec(name="run", kind="coordinate", description="run the workflow's steps"),)
-        return NodeSpec(steps=_steps(analysis), operations=ops, **common)
+        steps, used = plan_steps(analysis, _steps(analysis), _entities(analysis))
+        return NodeSpec(steps=steps, entities=used, operations=ops, **common)
     except ValueError as exc:  # a spec rule the analysis could not satisfy: a bug of ours, said plainly
         raise OnexError(
             f"could not build a valid {kind} spec: {exc}", ErrorCode.INTERNAL_ERROR, {"node_type": kind}

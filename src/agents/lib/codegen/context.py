@@ -14,10 +14,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from agents.lib.codegen.engine import pyrepr
-from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec
+from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec, OperationSpec
 from agents.lib.naming import upper_snake_case
 
-__all__ = ["node_context"]
+__all__ = ["ADAPTERS", "entity_context", "member_name", "node_context"]
 
 _PY_TYPES = {
     "str": "str",
@@ -70,25 +70,34 @@ def _field_ctx(f: FieldSpec) -> dict[str, Any]:
         constraints.append("min_length=1")
     if non_negative:
         constraints.append("ge=0")
+    # validation_alias + serialization_alias, not alias=: type checkers then keep the Python name in __init__
+    aliases = [f"validation_alias={pyrepr(f.alias)}", f"serialization_alias={pyrepr(f.alias)}"] if f.alias else []
     if f.required:
-        default = f" = Field({', '.join(constraints)})" if constraints else ""
+        arguments = [*constraints, *aliases]
+        default = f" = Field({', '.join(arguments)})" if arguments else ""
         full = annotation
     else:
         full = f"{annotation} | None"
-        default = f" = Field(default=None, {', '.join(constraints)})" if constraints else " = None"
+        arguments = ["default=None", *constraints, *aliases]
+        default = f" = Field({', '.join(arguments)})" if len(arguments) > 1 else " = None"
+    update_default = f" = Field({', '.join(['default=None', *aliases])})" if aliases else " = None"
     if f.type == "str":
         sample, other, json_value = repr(f"{f.name}-a"), repr(f"{f.name}-b"), f"{f.name}-a"
     else:
         sample, other, json_value = _SAMPLES[f.type]
+    other_json = {"str": f"{f.name}-b", "int": 2, "float": 2.5, "bool": False}.get(f.type)
     return {
         "name": f.name,
+        "wire": f.wire_name,
         "type": f.type,
         "annotation": full,
         "optional_annotation": f"{annotation} | None",
         "default": default,
+        "update_default": update_default,
         "sample": sample,
         "other_sample": other,
         "json": json_value,
+        "other_json": pyrepr(other_json),
         "required": f.required,
         "non_negative": non_negative,
     }
@@ -122,19 +131,20 @@ def _model_imports(types: Iterable[str]) -> list[str]:
     return lines
 
 
-def _ops_by_entity(spec: NodeSpec, entity: EntitySpec) -> SimpleNamespace:
+def _ops_by_entity(operations: Iterable[OperationSpec], entity: EntitySpec) -> SimpleNamespace:
     """Operation names by kind; a namespace, because Jinja would read ``ops.update`` as ``dict.update``."""
     ops: dict[str, str | None] = dict.fromkeys(
         ("create", "read", "update", "delete", "list", "search", "validate", "aggregate"), None
     )
-    for op in spec.operations:
+    for op in operations:
         if op.entity == entity.name and op.kind in ops:
             ops[op.kind] = op.name
     ops["summarize"] = ops["aggregate"]
     return SimpleNamespace(**ops)
 
 
-def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
+def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ()) -> dict[str, Any]:
+    """Return what templates see of ``entity``: its fields, sample payloads, and ``operations`` on it by kind."""
     fields = [_field_ctx(f) for f in entity.fields]
     update_field = next((f for f in fields if f["type"] == "str"), None) or next(
         (f for f in fields if f["type"] in ("int", "float", "bool")), None
@@ -143,19 +153,19 @@ def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
     snake = entity.snake
     valid_payload: dict[str, Any] = {"id": f"{snake}-1"}
     for f in fields:
-        valid_payload[f["name"]] = f["json"]
-    valid = pyrepr(valid_payload)  # a valid payload dumps to itself
+        valid_payload[f["wire"]] = f["json"]
+    valid = pyrepr(valid_payload)  # a valid payload dumps to itself (by alias: the wire names)
     invalid_payload: dict[str, Any] = {"id": ""}
     invalid_fields = ["id"]
     for f in fields:
         if f["type"] == "str" and f["required"]:
-            invalid_payload[f["name"]] = ""
-            invalid_fields.append(f["name"])
+            invalid_payload[f["wire"]] = ""
+            invalid_fields.append(f["wire"])
         elif f["non_negative"]:
-            invalid_payload[f["name"]] = -1
-            invalid_fields.append(f["name"])
+            invalid_payload[f["wire"]] = -1
+            invalid_fields.append(f["wire"])
         elif f["required"]:
-            invalid_fields.append(f["name"])
+            invalid_fields.append(f["wire"])
     summary = {}
     for f in fields:
         if f["type"] in _NUMERIC:
@@ -164,8 +174,13 @@ def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
     return {
         "name": entity.name,
         "snake": snake,
+        "plural": entity.plural,
         "fields": fields,
-        "ops": _ops_by_entity(spec, entity),
+        "has_alias": any(f.alias for f in entity.fields),
+        "imports": _model_imports(f.type for f in entity.fields),
+        "valid_json": valid_payload,
+        "id": f"{snake}-1",
+        "ops": _ops_by_entity(operations, entity),
         "update_field": update_field,
         "numeric_fields": numeric,
         "valid_payload": valid,
@@ -176,7 +191,7 @@ def _entity_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
     }
 
 
-_ADAPTERS = {
+ADAPTERS: dict[str, str] = {
     "record_store": "InMemoryRecordStore",
     "cache": "InMemoryCache",
     "event_publisher": "InMemoryEventPublisher",
@@ -187,15 +202,24 @@ _ADAPTERS = {
 }
 
 
-_member = functools.lru_cache(maxsize=4096)(upper_snake_case)
-"""Enum member names of states, events and steps (a pure function of the name, so memoized)."""
+@functools.lru_cache(maxsize=4096)
+def member_name(name: str) -> str:
+    """Return the enum member of a state, event or step: its snake_case name upper-cased, never re-split.
+
+    Names from the spec are already snake_case identifiers (``e2e_tests``), so they are only upper-cased
+    (``E2E_TESTS``); anything else goes through the naming rules.
+    """
+    return name.upper() if _SNAKE_NAME.fullmatch(name) else upper_snake_case(name)
+
+
+_SNAKE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _reducer_ctx(spec: NodeSpec) -> dict[str, Any]:
     fsm = spec.fsm
     assert fsm is not None  # checked by NodeSpec
-    member = {s: _member(s) for s in fsm.states}
-    event_member = {e: _member(e) for e in fsm.events}
+    member = {s: member_name(s) for s in fsm.states}
+    event_member = {e: member_name(e) for e in fsm.events}
     table = {(t.source, t.event): t.target for t in fsm.transitions}
     # a legal path: from the initial state, prefer unvisited targets, stop at a terminal state
     path: list[tuple[str, str]] = []
@@ -256,30 +280,80 @@ def _reducer_ctx(spec: NodeSpec) -> dict[str, Any]:
     }
 
 
-def _orchestrator_ctx(spec: NodeSpec) -> dict[str, Any]:
+_COLLABORATORS = {"validate": ("COMPUTE", "compute", "ComputeNode"), "create": ("EFFECT", "effect", "EffectNode")}
+
+
+def _default_attempts(spec: NodeSpec) -> int:
+    """Return the attempts of a step whose PRD states no retry policy: MixinRetry's three, else one."""
+    return 3 if "MixinRetry" in spec.mixins else 1
+
+
+def _orchestrator_ctx(spec: NodeSpec, entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     graph = {s.name: list(s.depends_on) for s in spec.steps}
     order = list(TopologicalSorter(graph).static_order())
-    member = {s.name: _member(s.name) for s in spec.steps}
+    member = {s.name: member_name(s.name) for s in spec.steps}
     fail_index = len(order) // 2
-    steps = []
-    for s in spec.steps:
-        index = order.index(s.name)
+    steps: list[dict[str, Any]] = []
+    validated: dict[str, str] = {}
+    calls: dict[str, list[dict[str, str]]] = {"validate": [], "create": []}
+    for name in order:
+        s = next(step for step in spec.steps if step.name == name)
+        entity = entities[s.entity] if s.entity is not None else None
+        operation = f"{s.action}_{entity['snake']}" if entity is not None else None
+        if entity is not None and operation is not None:
+            calls[s.action].append({"operation": operation, "entity": entity["name"]})
+            if s.action == "validate":
+                validated.setdefault(entity["name"], s.name)
         steps.append(
             {
                 "member": member[s.name],
                 "value": s.name,
+                "method": f"step_{s.name}",
+                "action": s.action,
+                "entity": entity,
+                "operation": operation,
+                "source_step": validated.get(entity["name"])
+                if entity is not None and s.action == "create"
+                else None,
+                "description": s.description,
                 "depends_members": [member[d] for d in s.depends_on],
                 "depends_values": list(s.depends_on),
-                "inputs_before": pyrepr(sorted(order[:index])),
+                "inputs_before": pyrepr(sorted(order[: order.index(s.name)])),
+                "attempts": s.attempts if s.attempts is not None else _default_attempts(spec),
+                "backoff": s.backoff_seconds,
+                "timeout": s.timeout_seconds,
             }
         )
+    retry = max(steps, key=lambda st: st["attempts"])  # the first of the most retried steps
+    pauses = [min(retry["backoff"] * 2 ** (i - 1), 30.0) for i in range(1, retry["attempts"])]
+    collaborators = []
+    for action, (node_type, attribute, protocol) in _COLLABORATORS.items():
+        if calls[action]:
+            collaborators.append(
+                {
+                    "node_type": node_type,
+                    "attribute": attribute,
+                    "protocol": protocol,
+                    "calls": list({c["operation"]: c for c in calls[action]}.values()),
+                    "expected_calls": pyrepr([c["operation"] for c in calls[action]]),
+                }
+            )
+    used = [entities[name] for name in dict.fromkeys(s.entity for s in spec.steps if s.entity is not None)]
     return {
         "step_enum": f"Enum{spec.service_name}Step",
         "steps": steps,
         "order": pyrepr(order),
+        "first_step": order[0],
         "fail_step": order[fail_index],
         "before_fail": pyrepr(order[:fail_index]),
+        "from_fail": pyrepr(order[fail_index:]),
         "fail_progress": pyrepr(100.0 * fail_index / len(order)),
+        "retry_step": {"value": retry["value"], "attempts": retry["attempts"], "pauses": pyrepr(pauses)},
+        "policy_table": pyrepr({st["value"]: (st["attempts"], st["backoff"], st["timeout"]) for st in steps}),
+        "mapped_steps": pyrepr(sorted(st["value"] for st in steps if st["action"] != "hook")),
+        "collaborators": collaborators,
+        "create_step": next((st for st in steps if st["action"] == "create"), None),
+        "run_payload": pyrepr({e["snake"]: e["valid_json"] for e in used}),
         "extra_enums": [
             {
                 "name": f"Enum{spec.service_name}Step",
@@ -294,7 +368,7 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
     """Return the context the templates of the node ``spec`` describes are rendered with."""
     t = spec.node_type
     operation_enum = f"Enum{spec.service_name}{spec.type_title}Operation"
-    entities = [_entity_ctx(spec, e) for e in spec.entities]
+    entities = [entity_context(e, spec.operations) for e in spec.entities]
     field_types: set[str] = {f.type for e in spec.entities for f in e.fields}
     ctx: dict[str, Any] = {
         "is_effect": t == "EFFECT",
@@ -304,7 +378,7 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
         "response_model": f"{spec.service_name}{spec.type_title}Response",
         "entities": entities,
         "operations": [
-            {"name": n, "member": n.upper()}
+            {"name": n, "member": member_name(n)}
             for n in [o.name for o in spec.operations] + [h.name for h in spec.hooks]
         ],
         "extra_enums": [],
@@ -316,18 +390,20 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
         ctx.update(_reducer_ctx(spec))
         ctx["enum_imports"] = sorted([operation_enum, ctx["event_enum"], ctx["state_enum"]])
     if t == "ORCHESTRATOR":
-        ctx.update(_orchestrator_ctx(spec))
+        ctx.update(_orchestrator_ctx(spec, {e["name"]: e for e in entities}))
     ports = {p.kind for p in spec.ports}
     ctx.update(
         {
             "port_keys": sorted(p.key for p in spec.ports),
-            "adapter_classes": _ADAPTERS,
+            "adapter_classes": ADAPTERS,
             "has_events": "event_publisher" in ports,
             "has_cache": "cache" in ports,
             "has_search": "search_index" in ports,
             "has_notifier": "notifier" in ports,
             "has_http": "http_client" in ports,
             "has_blob": "blob_store" in ports,
+            "has_breakers": t == "EFFECT" and "MixinCircuitBreaker" in spec.mixins,
+            "other_port": next((k for k in ("notifier", "blob_store", "http_client") if k in ports), None),
         }
     )
     models: list[str] = []
@@ -342,6 +418,11 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
     if t == "COMPUTE":
         models = [e["name"] for e in entities] + [ctx["request_model"], ctx["response_model"]]
     ctx["model_names"] = sorted(models)
+    exports = [e["name"] for e in entities] + [f"{e['name']}Update" for e in entities if t == "EFFECT"]
+    exports += [ctx["request_model"], ctx["response_model"]]
+    if t == "REDUCER":
+        exports += [ctx["event_model"], ctx["state_model"]]
+    ctx["model_exports"] = sorted(exports)
     ctx["first_create"] = next(
         ({"create": e["ops"].create, "snake": e["snake"]} for e in entities if e["ops"].create), None
     )
@@ -357,7 +438,7 @@ def _test_imports(spec: NodeSpec, ctx: dict[str, Any], field_types: Iterable[str
         lines += _imports_for(field_types, any_always=False)
         lines = [line for line in lines if line != "from typing import Any"]
         lines.append("from onex_runtime.container import Container")
-        names = sorted({p.key for p in spec.ports} | {_ADAPTERS[p.kind] for p in spec.ports})
+        names = sorted({p.key for p in spec.ports} | {ADAPTERS[p.kind] for p in spec.ports})
         lines.append(f"from onex_runtime.ports import {', '.join(names)}")
         models = [e["name"] for e in ctx["entities"]]
         models += [f"{e['name']}Update" for e in ctx["entities"] if e["ops"].update and e["update_field"]]
@@ -372,4 +453,8 @@ def _test_imports(spec: NodeSpec, ctx: dict[str, Any], field_types: Iterable[str
         lines.append(f"from {pkg}.models import {ctx['event_model']}")
     else:
         lines.append("from collections.abc import Mapping")
+        lines.append("from onex_runtime.workflow import StepContext, StepPolicy")
+        lines.append(f"from {pkg}.node import POLICIES")
+        if ctx["entities"]:
+            lines.append(f"from {pkg}.models import {', '.join(e['name'] for e in ctx['entities'])}")
     return lines

@@ -7,7 +7,7 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.lib.codegen.spec import FieldType, NodeType, PortKind
+from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeType, PortKind, StepSpec
 
 __all__ = [
     "ContractEntity",
@@ -33,21 +33,14 @@ def load_yaml(text: str) -> Any:
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-class ContractField(BaseModel):
-    """A field of an entity."""
-
-    model_config = _STRICT
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
-    type: FieldType
-    required: bool
+class ContractField(FieldSpec):
+    """A field of an entity: the spec's own :class:`FieldSpec`, so every property of a field round-trips."""
 
 
-class ContractEntity(BaseModel):
-    """An entity and its fields."""
+class ContractEntity(EntitySpec):
+    """An entity and its fields, as the spec has them (the shared models package is rendered from these)."""
 
-    model_config = _STRICT
-    name: str = Field(pattern=r"^[A-Z][A-Za-z0-9_]*$")
-    fields: list[ContractField]
+    fields: tuple[ContractField, ...] = ()
 
 
 class ContractOperation(BaseModel):
@@ -95,13 +88,8 @@ class ContractFsm(BaseModel):
     transitions: list[ContractTransition] = Field(min_length=1)
 
 
-class ContractStep(BaseModel):
-    """A step of an ORCHESTRATOR."""
-
-    model_config = _STRICT
-    name: str
-    description: str = ""
-    depends_on: list[str]
+class ContractStep(StepSpec):
+    """A step of an ORCHESTRATOR: what it does and its retry and timeout policy, as the spec has them."""
 
 
 class NodeContract(BaseModel):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
-from collections.abc import Iterable
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from agents.lib.errors import ErrorCode, OnexError
 
-__all__ = ["format_python"]
+__all__ = ["format_python", "format_sources"]
 
 
 def format_python(directory: Path, first_party: Iterable[str]) -> None:
@@ -31,3 +34,37 @@ def format_python(directory: Path, first_party: Iterable[str]) -> None:
                 ErrorCode.OPERATION_FAILED,
                 {"command": command[3], "stderr": result.stderr[-2000:]},
             )
+
+
+_FORMATTED: dict[str, dict[str, str]] = {}
+_FORMATTED_LOCK = threading.Lock()
+_FORMATTED_LIMIT = 64
+
+
+def format_sources(files: Mapping[str, str], first_party: Iterable[str]) -> dict[str, str]:
+    """Return ``files`` (relative path -> Python source) formatted as :func:`format_python` formats a directory.
+
+    The same sources and first-party names give the same result, remembered for the process: the shared files
+    of a service are rendered again for each node, and are usually unchanged.
+    """
+    if not files:
+        return {}
+    known = sorted(set(first_party))
+    digest = hashlib.sha256(repr((sorted(files.items()), known)).encode()).hexdigest()
+    with _FORMATTED_LOCK:
+        done = _FORMATTED.get(digest)
+    if done is not None:
+        return dict(done)
+    with tempfile.TemporaryDirectory(prefix="agents-format-") as scratch:
+        root = Path(scratch)
+        for relative, content in files.items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+        format_python(root, known)
+        formatted = {relative: (root / relative).read_text(encoding="utf-8") for relative in files}
+    with _FORMATTED_LOCK:
+        if len(_FORMATTED) >= _FORMATTED_LIMIT:
+            _FORMATTED.pop(next(iter(_FORMATTED)))
+        _FORMATTED[digest] = formatted
+    return dict(formatted)

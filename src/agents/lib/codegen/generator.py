@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from agents.lib.codegen.contract import load_yaml
+from agents.lib.codegen.contract import NodeContract, load_yaml
 from agents.lib.codegen.engine import TemplateEngine
 from agents.lib.codegen.formatting import format_python
-from agents.lib.codegen.render import RUNTIME_PACKAGE, render_node, render_shared
+from agents.lib.codegen.render import RUNTIME_PACKAGE, contract_of, render_node, render_shared, shared_packages
 from agents.lib.codegen.spec import NodeSpec
 from agents.lib.codegen.writing import write_tree
 from agents.lib.template_cache import TemplateCache
@@ -54,8 +55,13 @@ def _contracts(output_dir: Path) -> list[dict[str, Any]]:
             data = load_yaml(contract.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError):
             continue
-        if isinstance(data, dict) and "name" in data:
-            contracts.append(data)
+        if not isinstance(data, dict):
+            continue
+        try:
+            NodeContract.model_validate(data)
+        except ValidationError:
+            continue  # not a contract this generator can build on (a hand-edited file, say): left out
+        contracts.append(data)
     return contracts
 
 
@@ -73,19 +79,24 @@ class CodeGenerator:
         root = Path(output_dir).resolve()
         node_files = render_node(spec, self.engine)
         root.mkdir(parents=True, exist_ok=True)
+        models, app = shared_packages(spec.service_name)
         with _lock_for(root):
-            shared = render_shared(spec.service_name, [*_contracts(root)], self.engine)
-            write_tree(root, {k: v for k, v in shared.items() if k != "README.md"})
+            # before the node: the runtime, pyproject.toml and the shared models it imports (its entities too)
+            others = [c for c in _contracts(root) if c["name"] != spec.package_name]
+            shared = render_shared(spec.service_name, [*others, contract_of(spec)], self.engine)
+            write_tree(root, {k: v for k, v in shared.items() if k != "README.md" and not k.startswith(f"{app}/")})
+        first_party = [RUNTIME_PACKAGE, models, spec.package_name]
         written = write_tree(
             root,
             node_files,
             replace_dir=spec.package_name,
             force=force,
-            post_process=lambda staging: format_python(staging, [RUNTIME_PACKAGE, spec.package_name]),
+            post_process=lambda staging: format_python(staging, first_party),
         )
         with _lock_for(root):
-            readme = render_shared(spec.service_name, _contracts(root), self.engine)["README.md"]
-            write_tree(root, {"README.md": readme})
+            # after it: what depends on every node present (the application, the README, the models' index)
+            shared = render_shared(spec.service_name, _contracts(root), self.engine)
+            write_tree(root, {k: v for k, v in shared.items() if not k.startswith(RUNTIME_PACKAGE)})
         return GeneratedNode(spec, root, root / spec.package_name, tuple(written))
 
     def close(self) -> None:

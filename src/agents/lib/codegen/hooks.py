@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from agents.lib.codegen.job import GenerationJob, GenerationResult
+from agents.lib.codegen.report import VerificationReport
 from agents.lib.errors import OnexError
 from agents.lib.prd_analyzer import PRDAnalysis
 
@@ -75,11 +76,27 @@ class WorkflowResult:
     template_cache: dict[str, Any] = field(default_factory=dict)
     cores_used: float = 0.0
     concurrency: float = 0.0
+    service_verification: VerificationReport | None = None
+    """The verification of the service as a whole (its application package: every node wired together, the
+    entry point, the HTTP API), run once every node passed; ``None`` when it did not run."""
+    service_ms: float = 0.0
+    """How long the service's verification took (wall time; its checks run partly at once)."""
 
     @property
     def success(self) -> bool:
-        """True when every node was generated (and, if verification ran, passed it)."""
-        return all(r.success for r in self.results)
+        """True when every node was generated (and, if verification ran, passed it, the service's too)."""
+        service_ok = self.service_verification is None or self.service_verification.passed
+        return all(r.success for r in self.results) and service_ok
+
+    @property
+    def hooks_left(self) -> int:
+        """Methods of the generated nodes left for humans (they raise NOT_IMPLEMENTED)."""
+        return sum(len(r.spec.hook_names) for r in self.results if r.spec is not None)
+
+    @property
+    def rules_implemented(self) -> int:
+        """The PRD's rules the generated nodes implement as code."""
+        return sum(r.spec.rules_implemented for r in self.results if r.spec is not None)
 
     @property
     def failed(self) -> list[GenerationResult]:
@@ -101,6 +118,12 @@ class WorkflowResult:
             "cores_used": round(self.cores_used, 2),
             "concurrency": round(self.concurrency, 2),
             "verified": self.verified,
+            "rules_implemented": self.rules_implemented,
+            "hooks_left": self.hooks_left,
+            "service_ms": round(self.service_ms, 1),
+            "service_verification": None
+            if self.service_verification is None
+            else {c.name: c.passed for c in self.service_verification.checks},
             "template_cache": {
                 k: self.template_cache[k] for k in ("hits", "misses", "hit_rate") if k in self.template_cache
             },
@@ -113,6 +136,7 @@ class WorkflowResult:
                     "files": len(r.generated_files),
                     "error": r.error,
                     "error_code": r.error_code,
+                    "hooks": list(r.spec.hook_names) if r.spec is not None else [],
                     "verification": None
                     if r.verification is None
                     else {c.name: c.passed for c in r.verification.checks},

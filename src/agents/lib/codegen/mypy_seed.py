@@ -43,6 +43,7 @@ SEED_DIR_VARIABLE = "AGENTS_MYPY_SEED_DIR"
 
 SEED_MODULES: tuple[str, ...] = (
     "__future__",
+    "argparse",
     "asyncio",
     "collections",
     "collections.abc",
@@ -52,17 +53,24 @@ SEED_MODULES: tuple[str, ...] = (
     "decimal",
     "enum",
     "graphlib",
+    "inspect",
+    "json",
     "logging",
     "pathlib",
+    "sys",
     "time",
     "typing",
     "uuid",
+    "warnings",
     "typing_extensions",
     "pydantic",
     "yaml",
     "pytest",
 )
-"""What generated services import from outside themselves (the templates and ``onex_runtime``)."""
+"""What generated services import from outside themselves (the templates and ``onex_runtime``).
+
+The optional extras (FastAPI, SQLAlchemy...) are not among them: the service's mypy settings never follow them.
+"""
 
 SeedRunner = Callable[[Sequence[str], Path], tuple[int, str]]
 """Runs a command in a directory and returns its exit code (``-1`` when it timed out) and output.

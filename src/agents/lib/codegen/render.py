@@ -15,10 +15,10 @@ import yaml
 
 from agents.lib.codegen.context import node_context
 from agents.lib.codegen.engine import TEMPLATES_DIR, TemplateEngine
-from agents.lib.codegen.formatting import format_python
-from agents.lib.codegen.spec import NodeSpec
+from agents.lib.codegen.formatting import format_python, format_sources
+from agents.lib.codegen.service import service_context
+from agents.lib.codegen.spec import EntitySpec, NodeSpec, StepSpec, app_package_name, models_package_name
 from agents.lib.codegen.writing import write_tree
-from agents.lib.naming import snake_case
 
 __all__ = [
     "RUNTIME_DIR",
@@ -29,6 +29,7 @@ __all__ = [
     "format_python",
     "render_node",
     "render_shared",
+    "shared_packages",
     "write_tree",
 ]
 
@@ -53,16 +54,11 @@ def contract_of(spec: NodeSpec) -> dict[str, Any]:
             {"name": o.name, "kind": o.kind, "entity": o.entity, "description": o.description}
             for o in spec.operations
         ],
-        "entities": [
-            {
-                "name": e.name,
-                "fields": [{"name": f.name, "type": f.type, "required": f.required} for f in e.fields],
-            }
-            for e in spec.entities
-        ],
+        "entities": [_entity_entry(e) for e in spec.entities],
         "ports": [{"kind": p.kind, "system": p.system} for p in spec.ports],
         "mixins": list(spec.mixins),
-        "hooks": [{"name": h.name, "description": h.description} for h in spec.hooks],
+        "hooks": [{"name": h.name, "description": h.description} for h in spec.hooks]
+        + [{"name": f"step_{s.name}", "description": s.description} for s in spec.step_hooks],
         "requirements": list(spec.requirements),
     }
     if spec.fsm is not None:
@@ -73,10 +69,37 @@ def contract_of(spec: NodeSpec) -> dict[str, Any]:
             "transitions": [{"from": t.source, "event": t.event, "to": t.target} for t in spec.fsm.transitions],
         }
     if spec.steps:
-        contract["steps"] = [
-            {"name": s.name, "description": s.description, "depends_on": list(s.depends_on)} for s in spec.steps
-        ]
+        contract["steps"] = [_step_entry(s) for s in spec.steps]
     return contract
+
+
+def _entity_entry(entity: EntitySpec) -> dict[str, Any]:
+    """Return an entity as the contract lists it: name, type and required always, other properties when set."""
+    entry: dict[str, Any] = {"name": entity.name}
+    if entity.description:
+        entry["description"] = entity.description
+    entry["fields"] = [
+        {"name": f.name, "type": f.type, "required": f.required}
+        | {k: v for k, v in f.model_dump(mode="json", exclude_defaults=True).items() if k not in _ALWAYS}
+        for f in entity.fields
+    ]
+    return entry
+
+
+_ALWAYS = frozenset({"name", "type", "required"})
+
+
+def _step_entry(step: StepSpec) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": step.name,
+        "description": step.description,
+        "depends_on": list(step.depends_on),
+    }
+    entry["action"] = step.action
+    rest = step.model_dump(
+        mode="json", exclude_defaults=True, exclude={"name", "description", "depends_on", "action"}
+    )
+    return entry | rest
 
 
 def _yaml(data: Mapping[str, Any]) -> str:
@@ -101,24 +124,50 @@ def render_node(spec: NodeSpec, engine: TemplateEngine) -> dict[str, str]:
         f"{pkg}/tests/__init__.py": '"""Tests of the node."""\n',
         f"{pkg}/tests/test_node.py": engine.render("test_node.py.j2", spec=spec, ctx=ctx),
     }
+    if ctx.get("collaborators"):
+        files[f"{pkg}/interfaces.py"] = engine.render("interfaces.py.j2", spec=spec, ctx=ctx)
     return files
 
 
 def render_shared(service_name: str, nodes: Iterable[Mapping[str, Any]], engine: TemplateEngine) -> dict[str, str]:
-    """Render the service's shared files: the runtime, ``pyproject.toml`` and ``README.md``.
+    """Render the shared files: the runtime, the shared models, the application, ``pyproject.toml``, README.
 
-    ``nodes`` are the contracts of the nodes present in the service.
+    ``nodes`` are the contracts of the nodes present in the service. The Python files of the models and the
+    application are formatted as the node packages are.
     """
     files: dict[str, str] = {}
     for source in sorted(RUNTIME_DIR.glob("*.py")):
         files[f"{RUNTIME_PACKAGE}/{source.name}"] = source.read_text(encoding="utf-8")
     files[f"{RUNTIME_PACKAGE}/py.typed"] = ""
     contracts = sorted(nodes, key=lambda c: str(c["name"]))
-    files["pyproject.toml"] = engine.render(
-        "pyproject.toml.j2", project=snake_case(service_name).replace("_", "-")
-    )
-    files["README.md"] = engine.render("README.md.j2", service=service_name, nodes=contracts, md=_markdown_text)
+    ctx = service_context(service_name, contracts)
+    models, app = ctx["models"], ctx["app"]
+    python: dict[str, str] = {
+        f"{models}/__init__.py": engine.render("models_init.py.j2", **ctx),
+    }
+    for entity in ctx["entities"]:
+        python[f"{models}/{entity['snake']}.py"] = engine.render("entity_model.py.j2", entity=entity, **ctx)
+    if contracts:
+        python |= {
+            f"{app}/__init__.py": engine.render("app_init.py.j2", **ctx),
+            f"{app}/app.py": engine.render("app.py.j2", **ctx),
+            f"{app}/__main__.py": engine.render("app_main.py.j2", **ctx),
+            f"{app}/http.py": engine.render("app_http.py.j2", **ctx),
+            f"{app}/tests/__init__.py": '"""Tests of the service as a whole."""\n',
+            f"{app}/tests/test_service.py": engine.render("test_service.py.j2", **ctx),
+        }
+    files |= format_sources(python, ctx["first_party"])
+    files[f"{models}/py.typed"] = ""
+    if contracts:
+        files[f"{app}/py.typed"] = ""
+    files["pyproject.toml"] = engine.render("pyproject.toml.j2", **ctx)
+    files["README.md"] = engine.render("README.md.j2", contracts=contracts, md=_markdown_text, **ctx)
     return files
+
+
+def shared_packages(service_name: str) -> tuple[str, str]:
+    """Return the service's shared models package and its application package."""
+    return models_package_name(service_name), app_package_name(service_name)
 
 
 def _markdown_text(text: object) -> str:

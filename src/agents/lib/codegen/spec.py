@@ -8,6 +8,8 @@ embedded in generated code through escaping filters.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections import Counter
 from graphlib import CycleError, TopologicalSorter
 from typing import Literal, Self
@@ -32,8 +34,12 @@ __all__ = [
     "OperationSpec",
     "PortKind",
     "PortSpec",
+    "StepAction",
     "StepSpec",
     "TransitionSpec",
+    "app_package_name",
+    "models_package_name",
+    "plural",
 ]
 
 NodeType = Literal["EFFECT", "COMPUTE", "REDUCER", "ORCHESTRATOR"]
@@ -81,7 +87,48 @@ OperationKind = Literal[
     "coordinate",
 ]
 
+StepAction = Literal["hook", "validate", "create"]
+"""What an ORCHESTRATOR step does: a hook left for humans, or a call to the COMPUTE or EFFECT node."""
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+_TAKEN_MODULES = frozenset(sys.stdlib_module_names) | {
+    "onex_runtime",
+    "pydantic",
+    "pydantic_core",
+    "yaml",
+    "pytest",
+    "fastapi",
+    "starlette",
+    "httpx",
+    "uvicorn",
+    "sqlalchemy",
+    "tests",
+    "conftest",
+}
+
+
+def plural(word: str) -> str:
+    """Return a naive English plural of a snake_case word (``category`` -> ``categories``)."""
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
+
+
+def app_package_name(service_name: str) -> str:
+    """Return the application package of the service ``service_name`` (``LibraryLoans`` -> ``library_loans``).
+
+    A name that would shadow a standard-library or dependency module (a service called ``Email``) gets
+    ``_service`` appended: the service's directory comes first on ``sys.path``.
+    """
+    name = snake_case(without_node_type_suffix(service_name))
+    return f"{name}_service" if name in _TAKEN_MODULES or name.startswith("node_") else name
+
+
+def models_package_name(service_name: str) -> str:
+    """Return the shared models package of the service ``service_name`` (``library_loans_models``)."""
+    return f"{app_package_name(service_name)}_models"
 
 
 def _identifier(value: str) -> str:
@@ -97,15 +144,26 @@ def _unique(names: list[str], what: str) -> None:
 
 
 class FieldSpec(BaseModel):
-    """A typed field of an entity."""
+    """A typed field of an entity; ``alias`` is its wire name when that is not its Python name."""
 
     model_config = _FROZEN
     name: str
     type: FieldType = "str"
     required: bool = True
     description: str = ""
+    alias: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The name as the PRD writes it (JSON, HTTP, storage) when the Python name had to differ.",
+    )
 
     _check_name = field_validator("name")(_identifier)
+
+    @property
+    def wire_name(self) -> str:
+        """The name on the wire: the alias when there is one, else the Python name."""
+        return self.alias if self.alias is not None else self.name
 
 
 class EntitySpec(BaseModel):
@@ -123,11 +181,18 @@ class EntitySpec(BaseModel):
         """The entity's name in snake_case (``LoanRecord`` -> ``loan_record``)."""
         return snake_case(self.name)
 
+    @property
+    def plural(self) -> str:
+        """The snake_case plural (``loan_record`` -> ``loan_records``): collection and route names."""
+        return plural(self.snake)
+
     @model_validator(mode="after")
     def _fields_unique(self) -> Self:
         names = [f.name for f in self.fields]
         _unique(names, f"{self.name} field")
-        if "id" in names:
+        wire = [f.wire_name for f in self.fields]
+        _unique(wire, f"{self.name} wire")
+        if "id" in names or "id" in wire:
             raise ValueError(f"{self.name}: the field 'id' is reserved (every entity has one)")
         return self
 
@@ -218,14 +283,32 @@ class FsmSpec(BaseModel):
 
 
 class StepSpec(BaseModel):
-    """One step of an ORCHESTRATOR's graph."""
+    """One step of an ORCHESTRATOR's graph, with what it does and its retry and timeout policy.
+
+    ``attempts`` counts the first try (``None``: the node's default, see docs/codegen.md); a step that fails
+    as unavailable or timed out is tried again after ``backoff_seconds``, doubled each time.
+    """
 
     model_config = _FROZEN
     name: str
     description: str = ""
     depends_on: tuple[str, ...] = ()
+    action: StepAction = "hook"
+    entity: str | None = None
+    attempts: int | None = Field(default=None, ge=1, le=20)
+    backoff_seconds: float = Field(default=0.5, ge=0.0, le=60.0)
+    timeout_seconds: float = Field(default=30.0, gt=0.0, le=86400.0)
+    policy_source: str = Field(default="", description="The PRD sentence the retry policy comes from, if any.")
 
     _check_name = field_validator("name")(_identifier)
+
+    @model_validator(mode="after")
+    def _action_needs_entity(self) -> Self:
+        if self.action != "hook" and self.entity is None:
+            raise ValueError(f"step {self.name}: a {self.action} step needs an entity")
+        if self.action == "hook" and self.entity is not None:
+            raise ValueError(f"step {self.name}: a hook step has no entity")
+        return self
 
 
 class NodeSpec(BaseModel):
@@ -270,6 +353,34 @@ class NodeSpec(BaseModel):
         prefix = "" if service == self.domain or service.startswith(f"{self.domain}_") else f"{self.domain}_"
         return f"node_{prefix}{service}_{self.node_type.lower()}"
 
+    @property
+    def models_package(self) -> str:
+        """The service's shared models package (``<service>_models``), which every node imports entities from."""
+        return models_package_name(self.service_name)
+
+    @property
+    def app_package(self) -> str:
+        """The service's application package: composition root, entry point (``python -m``), HTTP layer."""
+        return app_package_name(self.service_name)
+
+    @property
+    def hook_names(self) -> tuple[str, ...]:
+        """Every method of the node left for humans (it raises NOT_IMPLEMENTED): its hooks and its hook steps."""
+        return tuple(h.name for h in self.hooks) + tuple(f"step_{s.name}" for s in self.step_hooks)
+
+    @property
+    def rules_implemented(self) -> int:
+        """How many of the PRD's rules this node implements as code.
+
+        Specs do not carry the PRD's rules yet, so this is 0: a node is never called complete for them.
+        """
+        return 0
+
+    @property
+    def step_hooks(self) -> tuple[StepSpec, ...]:
+        """The ORCHESTRATOR's steps left for humans (their methods raise NOT_IMPLEMENTED)."""
+        return tuple(s for s in self.steps if s.action == "hook")
+
     def entity(self, name: str) -> EntitySpec:
         """Return the entity named ``name``."""
         for entity in self.entities:
@@ -312,6 +423,12 @@ class NodeSpec(BaseModel):
                 tuple(TopologicalSorter(graph).static_order())
             except CycleError as exc:
                 raise ValueError(f"the steps form a cycle: {exc.args[1]}") from None
+            for step in self.steps:
+                if step.entity is not None and step.entity not in entity_names:
+                    raise ValueError(f"step {step.name} refers to unknown entity {step.entity!r}")
+            clash = sorted({s.name for s in self.steps} & {o.name for o in self.operations})
+            if clash:
+                raise ValueError(f"steps named like operations: {clash}")
         if self.node_type == "EFFECT" and not self.ports:
             raise ValueError("an EFFECT needs at least one port")
         if self.node_type in ("EFFECT", "COMPUTE") and not self.entities:

@@ -102,10 +102,12 @@ def _definitions_and_imports(trees: dict[Path, ast.Module]) -> dict[Path, list[a
     return {path: [node for node in ast.walk(tree) if isinstance(node, wanted)] for path, tree in trees.items()}
 
 
-def _check_naming(root: Path, packages: Sequence[str], nodes_of: dict[Path, list[ast.AST]]) -> CheckResult:
+def _check_naming(
+    root: Path, packages: Sequence[str], nodes_of: dict[Path, list[ast.AST]], shared: Sequence[str]
+) -> CheckResult:
     problems = []
     for package in packages:
-        if package != RUNTIME and not _NODE_DIR.match(package):
+        if package != RUNTIME and package not in shared and not _NODE_DIR.match(package):
             problems.append(f"{package}: node packages are named node_<domain>_<service>_<type>")
     for path, nodes in nodes_of.items():
         rel = path.relative_to(root)
@@ -183,12 +185,17 @@ def _result(name: str, problems: Sequence[str], ok_message: str) -> CheckResult:
 
 
 def static_checks(
-    root: Path, nodes: Sequence[str], packages: Sequence[str], files: Sequence[Path]
+    root: Path,
+    nodes: Sequence[str],
+    packages: Sequence[str],
+    files: Sequence[Path],
+    shared: Sequence[str] = (),
 ) -> list[CheckResult]:
     """Run the static checks on the service at ``root``.
 
-    ``nodes`` are its node packages, ``packages`` the ones checked (the nodes and the runtime, when present) and
-    ``files`` their Python files (:func:`python_files`). A missing runtime is a failed ``runtime`` check.
+    ``nodes`` are its node packages, ``packages`` the ones checked (the nodes, the runtime when present, and the
+    ``shared`` packages: the models and the application) and ``files`` their Python files
+    (:func:`python_files`). A missing runtime is a failed ``runtime`` check.
     """
     syntax, trees = _check_syntax(root, files)
     yaml_check, loaded = _check_yaml(root, nodes)
@@ -197,7 +204,7 @@ def static_checks(
         syntax,
         yaml_check,
         _check_placeholders(root, files),
-        _check_naming(root, packages, nodes_of),
+        _check_naming(root, packages, nodes_of, shared),
         _check_contracts(root, nodes, trees, loaded),
         _check_self_contained(root, nodes_of),
     ]

@@ -6,6 +6,7 @@ the service in :mod:`.probe`; docs/codegen.md ("Verification") describes every c
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -214,28 +216,36 @@ def verify_generated(
     timeout_seconds: float = 300.0,
     cancel: threading.Event | None = None,
     static_only: bool = False,
+    concurrent: bool = False,
 ) -> VerificationReport:
     """Verify the generated service at ``path``: the static checks, then (if they pass) imports, tests, mypy, ruff.
 
-    ``packages`` limits the node packages checked (the runtime is always checked); by default every
-    ``node_*`` package is. ``timeout_seconds`` bounds each subprocess; ``cancel`` stops the verification (the
-    running subprocess is killed and OnexError CANCELLED raised). ``static_only`` skips the subprocess checks.
+    ``packages`` limits the node packages (and the application package) checked; the runtime and the shared
+    models are always checked. By default every ``node_*`` package and the application are.
+    ``timeout_seconds`` bounds each subprocess; ``cancel`` stops the verification (the running subprocess is
+    killed and OnexError CANCELLED raised). ``static_only`` skips the subprocess checks; ``concurrent`` runs
+    mypy and ruff beside the imports and tests (for a verification that runs alone, with cores to spare).
     """
     root = Path(path).resolve()
     if not root.is_dir():
         raise OnexError(f"{root} is not a directory", ErrorCode.NOT_FOUND, {"path": str(root)})
+    models, apps = _shared_packages(root)
+    all_nodes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("node_"))
     if packages is None:
-        nodes = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("node_"))
+        nodes, checked_apps = all_nodes, apps
     else:
-        nodes = sorted(set(packages))
-        missing = [p for p in nodes if not (root / p).is_dir()]
+        wanted = sorted(set(packages))
+        missing = [p for p in wanted if not (root / p).is_dir() or (p not in all_nodes and p not in apps)]
         if missing:
             raise OnexError(f"no such node packages in {root}: {missing}", ErrorCode.NOT_FOUND)
-    if not nodes:
+        nodes = [p for p in wanted if p in all_nodes]
+        checked_apps = [p for p in wanted if p in apps]
+    if not all_nodes:
         raise OnexError(f"{root} holds no node packages (node_*)", ErrorCode.NOT_FOUND, {"path": str(root)})
-    all_packages = [RUNTIME, *nodes] if (root / RUNTIME).is_dir() else nodes
+    runtime = [RUNTIME] if (root / RUNTIME).is_dir() else []
+    all_packages = [*runtime, *models, *nodes, *checked_apps]
     files = python_files(root, all_packages)
-    checks = static_checks(root, nodes, all_packages, files)
+    checks = static_checks(root, nodes, all_packages, files, shared=[*models, *checked_apps])
     subprocess_names = ("imports", "tests", "mypy", "ruff")
     tests_passed = 0
     if static_only:
@@ -246,19 +256,51 @@ def verify_generated(
         ]
     else:
         modules = _modules(root, [f for f in files if f.name != "conftest.py"])
-        test_dirs = [f"{n}/tests" for n in nodes if (root / n / "tests").is_dir()]
-        imports, tests, tests_passed = _check_imports_and_tests(root, modules, test_dirs, timeout_seconds, cancel)
-        mypy = _check_mypy(root, all_packages, timeout_seconds, cancel)
-        ruff, _ = _subprocess_check(
-            "ruff",
-            [sys.executable, "-m", "ruff", "check", "--no-cache", "--quiet", *all_packages],
-            root,
-            timeout_seconds,
-            cancel,
-            "ruff is clean",
-        )
+        test_dirs = [f"{n}/tests" for n in [*nodes, *checked_apps] if (root / n / "tests").is_dir()]
+
+        def type_and_style() -> tuple[CheckResult, CheckResult]:
+            mypy = _check_mypy(root, all_packages, timeout_seconds, cancel)
+            ruff, _ = _subprocess_check(
+                "ruff",
+                [sys.executable, "-m", "ruff", "check", "--no-cache", "--quiet", *all_packages],
+                root,
+                timeout_seconds,
+                cancel,
+                "ruff is clean",
+            )
+            return mypy, ruff
+
+        if concurrent:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agents-verify-types") as pool:
+                typed = pool.submit(contextvars.copy_context().run, type_and_style)
+                try:
+                    imports, tests, tests_passed = _check_imports_and_tests(
+                        root, modules, test_dirs, timeout_seconds, cancel
+                    )
+                finally:
+                    mypy, ruff = typed.result()
+        else:
+            imports, tests, tests_passed = _check_imports_and_tests(
+                root, modules, test_dirs, timeout_seconds, cancel
+            )
+            mypy, ruff = type_and_style()
         checks += [imports, tests, mypy, ruff]
-    return VerificationReport(root, tuple(nodes), tuple(checks), tests_passed)
+    return VerificationReport(root, tuple([*nodes, *checked_apps]), tuple(checks), tests_passed)
+
+
+def _shared_packages(root: Path) -> tuple[list[str], list[str]]:
+    """Return the shared models packages (``*_models``) and the application packages (with ``__main__.py``)."""
+    models: list[str] = []
+    apps: list[str] = []
+    for directory in sorted(root.iterdir()):
+        name = directory.name
+        if name.startswith(("node_", ".")) or name == RUNTIME or not (directory / "__init__.py").is_file():
+            continue
+        if name.endswith("_models"):
+            models.append(name)
+        elif (directory / "__main__.py").is_file():
+            apps.append(name)
+    return models, apps
 
 
 _COUNT = re.compile(r"(\d+) (passed|failed|error|errors)\b")

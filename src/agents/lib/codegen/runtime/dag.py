@@ -22,11 +22,18 @@ class StepRunner(Protocol):
 
 @dataclass
 class RunReport:
-    """What a run did: the steps completed in order and their results."""
+    """What a run did: the steps completed in order and their results.
+
+    For a run of a :class:`~.workflow.Workflow`, ``ran`` are the steps this call ran, ``resumed`` those an
+    earlier call of the same run had completed (not run again), ``attempts`` the attempts each step took.
+    """
 
     completed: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     total_steps: int = 0
+    ran: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
 
     @property
     def progress_percent(self) -> float:
