@@ -6,12 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from uuid import uuid4
 
 import orjson
 
-from agents.lib.codegen_events import NodeGeneratedEvent
+from agents.lib.codegen_events import NodeGeneratedEvent, parse_event
 from agents.lib.persistence import CodegenPersistence
+from tests.events._support import aconsume
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prd"
 
 
 def agents(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
@@ -119,3 +123,32 @@ def test_relay_and_tail_need_kafka_and_an_existing_topic(kafka_bootstrap: str) -
     )
     assert tail.returncode == 2
     assert "does not exist" in tail.stderr
+
+
+async def test_agents_generate_with_kafka_configured_puts_its_events_on_the_topics(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """`agents generate` as a user runs it, with KAFKA_BOOTSTRAP_SERVERS set: every lifecycle event is on Kafka."""
+    prefix = f"gen{uuid4().hex[:10]}"
+    run = agents(
+        "generate",
+        str(EXAMPLES / "library_loans.md"),
+        "--out",
+        str(tmp_path / "loans"),
+        "--no-verify",
+        timeout=240,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        KAFKA_TOPIC_PREFIX=prefix,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "events: 4 published to Kafka" in run.stdout
+    got = {}
+    for event_type in ("generation.started", "node.generated", "generation.completed"):
+        expected = 2 if event_type == "node.generated" else 1
+        records = await aconsume(kafka_bootstrap, f"{prefix}.codegen.{event_type}.v1", expected)
+        got[event_type] = [parse_event(r.value) for r in records]
+        assert len(got[event_type]) == expected
+    assert {e.payload["node_type"] for e in got["node.generated"]} == {"EFFECT", "COMPUTE"}
+    correlation_ids = {e.correlation_id for events in got.values() for e in events}
+    assert len(correlation_ids) == 1  # one run, one correlation id on every event
+    assert str(next(iter(correlation_ids))) in run.stdout  # the one the summary names
