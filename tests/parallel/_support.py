@@ -171,11 +171,15 @@ def test_hangs() -> None:
 '''
 
 
-def add_hanging_test(pidfile: Path) -> Callable[[GeneratedNode], None]:
-    """An ``after`` hook adding to the node a test that writes ``<pid> <child pid>`` to ``pidfile`` and hangs."""
+def add_hanging_test(pidfile: Path, *, per_node: bool = False) -> Callable[[GeneratedNode], None]:
+    """An ``after`` hook adding to the node a test that writes ``<pid> <child pid>`` to ``pidfile`` and hangs.
+
+    ``per_node``: each node writes its own ``<package>.<pidfile name>`` beside it, so a test can wait for all.
+    """
 
     def after(node: GeneratedNode) -> None:
-        source = HANGING_TEST.replace("import time\n\n\n", f"import time\n\nPIDFILE = {str(pidfile)!r}\n\n\n", 1)
+        target = pidfile.with_name(f"{node.package_dir.name}.{pidfile.name}") if per_node else pidfile
+        source = HANGING_TEST.replace("import time\n\n\n", f"import time\n\nPIDFILE = {str(target)!r}\n\n\n", 1)
         (node.package_dir / "tests" / "test_hangs.py").write_text(source, encoding="utf-8")
 
     return after

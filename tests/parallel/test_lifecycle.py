@@ -88,7 +88,7 @@ async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing
 ) -> None:
     threads_before, fds_before = settled_threads(), settled_fds()
     pidfile = tmp_path / "hang.pids"
-    hooked = HookedGenerator(after=add_hanging_test(pidfile))
+    hooked = HookedGenerator(after=add_hanging_test(pidfile, per_node=True))
     generator = ParallelGenerator(max_workers=2, timeout_seconds=600, enable_metrics=False, generator=hooked)
     jobs = [
         job(analysis, "REDUCER", tmp_path, verify=True),
@@ -96,10 +96,15 @@ async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing
         job(analysis, "EFFECT", tmp_path),  # waits for a worker: cleanup comes first
     ]
     batch = asyncio.create_task(generator.generate_nodes_parallel(jobs, uuid4()))
-    pids: tuple[int, int] | None = None
+    pids: tuple[int, ...] | None = None
     try:
-        await wait_until(pidfile.is_file, "a hanging test is running")
-        pids = read_pids(pidfile)
+        # Both verifications are in their tests (not still importing) before cleanup: wait for both pid files.
+        def both_running() -> bool:
+            files = list(tmp_path.glob("*.hang.pids"))
+            return len(files) == 2 and all(len(f.read_text().split()) == 2 for f in files)
+
+        await wait_until(both_running, "both hanging tests are running")
+        pids = tuple(pid for f in sorted(tmp_path.glob("*.hang.pids")) for pid in read_pids(f))
         assert all(is_alive(pid) for pid in pids)
         await generator.cleanup()
         assert batch.done()  # cleanup waited for the batch to wind down
@@ -114,7 +119,7 @@ async def test_cleanup_of_a_running_batch_kills_its_processes_and_leaves_nothing
             stopped,
         ]
         assert [pid for pid in pids if is_alive(pid)] == []
-        assert live_group(pids[0]) == []
+        assert live_group(pids[0]) == [] and live_group(pids[2]) == []
         assert live_children() == []
         assert new_threads(threads_before) == []
         assert new_fds(fds_before) == {}
