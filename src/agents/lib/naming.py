@@ -73,7 +73,8 @@ RESERVED_CLASS_NAMES: frozenset[str] = frozenset(
         "MixinHealthCheck MixinLogging MixinMetrics MixinRetry MixinTimeout MixinValidation BlobStorePort "
         "CachePort EventPublisherPort HttpClientPort NotifierPort RecordStorePort SearchIndexPort "
         "InMemoryBlobStore InMemoryCache InMemoryEventPublisher InMemoryHttpClient InMemoryNotifier "
-        "InMemoryRecordStore InMemorySearchIndex CircuitBreaker PortBreakers RunJournalPort InMemoryRunJournal RunRecord "
+        "InMemoryRecordStore InMemorySearchIndex CircuitBreaker PortBreakers RunJournalPort InMemoryRunJournal "
+        "RunRecord "
         # what generated modules import by name
         "BaseModel ConfigDict Field Any Decimal UUID Enum StrEnum Protocol ClassVar Self Path Iterable Mapping "
         "Sequence Callable Awaitable TypeVar Generic Literal Optional Union "
