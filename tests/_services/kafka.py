@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._services.processes import die_with_parent, free_port
+
 __all__ = [
     "ENV_VAR",
     "KafkaBroker",
@@ -55,24 +57,6 @@ def tansu_binary() -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL if the test process dies without stopping us."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -88,7 +72,7 @@ class KafkaBroker:
         self.binary = tansu_binary()
         self.base_dir = Path(tempfile.mkdtemp(prefix="agents-kafka-"))
         self.log_path = self.base_dir / "tansu.log"
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -122,7 +106,7 @@ class KafkaBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent(signal.SIGKILL) if sys.platform.startswith("linux") else None,
             )
         finally:
             log.close()

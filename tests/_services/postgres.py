@@ -24,7 +24,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests._services.processes import die_with_parent, free_port
 
 __all__ = [
     "ENV_VAR",
@@ -110,24 +111,6 @@ def _bindir() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGINT (fast shutdown) if the test process dies without stopping us."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _wrap(argv: list[str]) -> list[str]:
     """Run PostgreSQL binaries inside a user namespace when we are root (they refuse to run as root)."""
     if os.geteuid() == 0:
@@ -144,7 +127,7 @@ class PostgresServer:
         self.base_dir = Path(tempfile.mkdtemp(prefix="agents-pg-")) if base_dir is None else base_dir
         self.data_dir = self.base_dir / "data"
         self.log_path = self.base_dir / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._initialised = False
 
@@ -194,7 +177,7 @@ class PostgresServer:
             self._init()
         for attempt in range(3):
             if attempt:
-                self.port = _free_port()
+                self.port = free_port()
             if self._start_once(timeout):
                 if not getattr(self, "_role_created", False):
                     self._create_password_role()
@@ -232,7 +215,7 @@ class PostgresServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent(signal.SIGINT) if sys.platform.startswith("linux") else None,
             )
         finally:
             log.close()
