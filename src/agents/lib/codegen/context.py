@@ -13,7 +13,10 @@ from graphlib import TopologicalSorter
 from types import SimpleNamespace
 from typing import Any
 
+from agents.lib.codegen import rules
 from agents.lib.codegen.engine import pyrepr
+from agents.lib.codegen.rule_code import literal
+from agents.lib.codegen.rule_samples import boundary_cases, candidates, default_value, rule_holds, solve_samples, to_json
 from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec, OperationSpec
 from agents.lib.naming import upper_snake_case
 
@@ -51,21 +54,14 @@ _SAMPLES: dict[str, tuple[str, str, Any]] = {
     "list": ('["a", "b"]', '["c"]', ["a", "b"]),
     "dict": ('{"key": "value"}', '{"key": "other"}', {"key": "value"}),
 }
-_NON_NEGATIVE = re.compile(
-    r"(^|_)(price|amount|quantity|qty|count|total|fee|fees|cost|age|stock|copies|size|duration|weight|"
-    r"capacity|limit|rate|score|points|seats|pages|minutes|hours|days)s?($|_)"
-)
 _NUMERIC = {"int", "float", "decimal"}
 
 
-def _non_negative(f: FieldSpec) -> bool:
-    return f.type in _NUMERIC and bool(_NON_NEGATIVE.search(f.name))
-
-
-def _field_ctx(f: FieldSpec) -> dict[str, Any]:
+def _field_ctx(f: FieldSpec, value: Any = None, other_value: Any = None) -> dict[str, Any]:
+    """What templates see of a field; ``value`` and ``other`` replace its default samples (the rules chose them)."""
     annotation = _PY_TYPES[f.type]
     constraints: list[str] = []
-    non_negative = _non_negative(f)
+    non_negative = rules.non_negative(f)
     if f.type == "str" and f.required:
         constraints.append("min_length=1")
     if non_negative:
@@ -86,6 +82,11 @@ def _field_ctx(f: FieldSpec) -> dict[str, Any]:
     else:
         sample, other, json_value = _SAMPLES[f.type]
     other_json = {"str": f"{f.name}-b", "int": 2, "float": 2.5, "bool": False}.get(f.type)
+    if value is not None:
+        sample, json_value = literal(value), to_json(value)
+    if other_value is not None:
+        other = literal(other_value)
+        other_json = to_json(other_value) if f.type in ("str", "int", "float", "bool") else None
     return {
         "name": f.name,
         "wire": f.wire_name,
@@ -143,11 +144,61 @@ def _ops_by_entity(operations: Iterable[OperationSpec], entity: EntitySpec) -> S
     return SimpleNamespace(**ops)
 
 
+def _rule_tests(entity: EntitySpec, solved: dict[str, Any]) -> list[dict[str, Any]]:
+    """The boundary cases of each rule the entity's model checks: the subject's wire name, values, verdicts."""
+    types = {f.name: f.type for f in entity.fields}
+    fields = {f.name: f for f in entity.fields}
+    checks = [s.rule for s in entity.rules]
+    tests = []
+    for spec in entity.rules:
+        cases = boundary_cases(spec, solved, types, checks, rules.base_ok(fields))
+        if not any(accepted for _, accepted in cases) or all(accepted for _, accepted in cases):
+            continue  # a test must see the rule accept and refuse
+        subject = fields[spec.rule.fields[0]]
+        tests.append(
+            {
+                "id": spec.id,
+                "name": f"test_rule_{spec.hook_name[5:8]}_{entity.snake}_{subject.name}",
+                "kind": spec.kind,
+                "wire": pyrepr(subject.wire_name),
+                "field": subject.name,
+                "cases": pyrepr([(to_json(v), accepted) for v, accepted in cases]),
+            }
+        )
+    return tests
+
+
+def _rule_samples(entity: EntitySpec) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The samples the entity's rules changed, a second valid value of each, and the whole valid record."""
+    if not entity.rules:
+        return {}, {}, {}
+    types = {f.name: f.type for f in entity.fields}
+    fields = {f.name: f for f in entity.fields}
+    accepts = rules.base_ok(fields)
+    solved, _ = solve_samples(types, entity.rules, accepts)
+    changed = {n: v for n, v in solved.items() if v != default_value(n, types[n])}
+    checks = [s.rule for s in entity.rules]
+    others: dict[str, Any] = {}
+    for name in changed:
+        defaults = {"str": f"{name}-b", "int": 2, "float": 2.5}
+        options = [defaults.get(types[name])]
+        options += [c for r in checks if r.fields[0] == name for c in candidates(r, types[name], solved)]
+        for option in options:
+            if option is None or option == solved[name] or not accepts(name, option):
+                continue
+            if all(rule_holds(r, {**solved, name: option}, types) for r in checks):
+                others[name] = option
+                break
+    return changed, others, solved
+
+
 def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ()) -> dict[str, Any]:
     """Return what templates see of ``entity``: its fields, sample payloads, and ``operations`` on it by kind."""
-    fields = [_field_ctx(f) for f in entity.fields]
-    update_field = next((f for f in fields if f["type"] == "str"), None) or next(
-        (f for f in fields if f["type"] in ("int", "float", "bool")), None
+    values, others, solved = _rule_samples(entity)
+    fields = [_field_ctx(f, values.get(f.name), others.get(f.name)) for f in entity.fields]
+    updatable = [f for f in fields if not (f["name"] in values and f["name"] not in others)]
+    update_field = next((f for f in updatable if f["type"] == "str"), None) or next(
+        (f for f in updatable if f["type"] in ("int", "float", "bool")), None
     )
     numeric = [f["name"] for f in fields if f["type"] in _NUMERIC]
     snake = entity.snake
@@ -188,6 +239,7 @@ def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ())
         "invalid_payload": pyrepr(invalid_payload),
         "invalid_fields": pyrepr(sorted(invalid_fields)),
         "summary_expected": pyrepr(summary),
+        "rules": rules.rules_context(entity) | {"tests": _rule_tests(entity, solved) if entity.rules else []},
     }
 
 
