@@ -265,7 +265,7 @@ def boundary_cases(
             continue
         record = {**values, name: value}
         accepted = rule_holds(rule, record, types)
-        if not _all_hold(others, record, types) or (accepted and not base_ok(name, value)):
+        if not _all_hold(others, record, types) or not base_ok(name, value):
             continue
         seen.append(value)
         out.append((value, accepted))
