@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from agents.lib.codegen.rules import attach_rules
+from agents.lib.codegen.rules import attach_rules, formulas
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
 from agents.lib.codegen.spec import (
     NODE_TYPES,
@@ -270,6 +270,11 @@ def build_node_spec(
                             name=f"summarize_{plural(entity.snake)}", kind="aggregate", entity=entity.name
                         )
                     )
+            computed = formulas(rules, entities, {o.name for o in ops_list})
+            ops_list += [
+                OperationSpec(name=f.name, kind="calculate", entity=f.entity.name, description=f.spec.rule.describe())
+                for f in computed
+            ]
             hooks = _hooks(analysis, {o.name for o in ops_list}) + _rule_hooks(rules)
             return NodeSpec(entities=entities, operations=tuple(ops_list), hooks=hooks, **common)
         if kind == "REDUCER":

@@ -11,12 +11,21 @@ import re
 from collections.abc import Iterable
 from graphlib import TopologicalSorter
 from types import SimpleNamespace
+from decimal import Decimal
 from typing import Any
 
 from agents.lib.codegen import rules
 from agents.lib.codegen.engine import pyrepr
-from agents.lib.codegen.rule_code import literal
-from agents.lib.codegen.rule_samples import boundary_cases, candidates, default_value, rule_holds, solve_samples, to_json
+from agents.lib.codegen.rule_code import evaluate, items_parameter, literal
+from agents.lib.codegen.rule_samples import (
+    FIXED_NOW,
+    boundary_cases,
+    candidates,
+    default_value,
+    rule_holds,
+    solve_samples,
+    to_json,
+)
 from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec, OperationSpec
 from agents.lib.naming import upper_snake_case
 
@@ -416,6 +425,92 @@ def _orchestrator_ctx(spec: NodeSpec, entities: dict[str, dict[str, Any]]) -> di
     }
 
 
+_VARIED = [Decimal(t) for t in ("0.50", "1", "2.50", "10", "100", "1000", "10000")]
+_INPUT = Decimal("3")
+
+
+def _sample_values(entity: EntitySpec) -> dict[str, Any]:
+    """The native values of the entity's valid sample record."""
+    solved = _rule_samples(entity)[2]
+    return {f.name: solved.get(f.name, default_value(f.name, f.type)) for f in entity.fields}
+
+
+def _formula_cases(formula: rules.Formula, entities: dict[str, EntitySpec]) -> list[tuple[dict[str, Any], Any]]:
+    """``(changes to the sample record, expected result)``: the sample, and one record where each of a top
+    ``min``/``max``'s sides wins (the floor or cap case)."""
+    rule = formula.spec.rule
+    assert rule.expression is not None
+    entity = formula.entity
+    fields = {f.name: f for f in entity.fields}
+    types = {f.name: f.type for f in entity.fields}
+    base = _sample_values(entity)
+    items = {e: [_sample_values(entities[e]).get] * 2 for e in formula.sums}
+    inputs = dict.fromkeys(formula.inputs, _INPUT)
+
+    def result(values: dict[str, Any], expr: Any = rule.expression) -> Any:
+        return evaluate(expr, values.get, inputs, items, clock=FIXED_NOW)
+
+    cases: list[tuple[dict[str, Any], Any]] = []
+    expected = result(base)
+    if expected is not None:
+        cases.append(({}, expected))
+    top = rule.expression
+    numeric = [n for n in rule.fields if types.get(n) in _NUMERIC]
+    if top.op in ("min", "max") and numeric:
+        name = numeric[0]
+        checks = [s.rule for s in entity.rules]
+        accepts = rules.base_ok(fields)
+        winners: set[int] = set()
+        for number in _VARIED:
+            value = int(number) if types[name] == "int" else float(number) if types[name] == "float" else number
+            if types[name] == "int" and number != number.to_integral_value():
+                continue
+            record = {**base, name: value}
+            if not accepts(name, value) or not all(rule_holds(r, record, types) for r in checks):
+                continue
+            total = result(record)
+            sides = [result(record, arg) for arg in top.args]
+            if total is None or sides.count(total) != 1:
+                continue  # a tie says nothing about which side decides
+            winner = sides.index(total)
+            if winner not in winners:
+                winners.add(winner)
+                cases.append(({fields[name].wire_name: to_json(value)}, total))
+    return cases
+
+
+def _formulas_ctx(spec: NodeSpec, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    taken = {o.name for o in spec.operations if o.kind != "calculate"}
+    found = rules.formulas(spec.rules, spec.entities, taken)
+    validate = {e["name"]: e["ops"].validate for e in entities if e["ops"].validate}
+    by_name = {e.name: e for e in spec.entities}
+    out = []
+    for formula in found:
+        args = ", ".join(
+            [f"{n}={literal(_INPUT)}" for n in formula.inputs]
+            + [
+                f"{items_parameter(e)}=[{e}.model_validate(VALID_{by_name[e].snake.upper()})] * 2"
+                for e in formula.sums
+            ]
+        )
+        out.append(
+            {
+                "name": formula.name,
+                "member": member_name(formula.name),
+                "source": formula.source,
+                "dispatch": rules.formula_dispatch(formula, validate),
+                "id": formula.spec.id,
+                "entity": formula.entity.name,
+                "snake": formula.entity.snake,
+                "args": f", {args}" if args else "",
+                "cases": [
+                    (pyrepr(changes), literal(expected)) for changes, expected in _formula_cases(formula, by_name)
+                ],
+            }
+        )
+    return out
+
+
 def node_context(spec: NodeSpec) -> dict[str, Any]:
     """Return the context the templates of the node ``spec`` describes are rendered with."""
     t = spec.node_type
@@ -443,6 +538,7 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
         ctx["enum_imports"] = sorted([operation_enum, ctx["event_enum"], ctx["state_enum"]])
     if t == "ORCHESTRATOR":
         ctx.update(_orchestrator_ctx(spec, {e["name"]: e for e in entities}))
+    ctx["formulas"] = _formulas_ctx(spec, entities) if t == "COMPUTE" else []
     ports = {p.kind for p in spec.ports}
     ctx.update(
         {

@@ -97,6 +97,8 @@ def render_expr(expr: RuleExpr, env: ExprEnv) -> tuple[str, Kind]:
         if kind is None:
             raise Unsupported(f"{expr.name} is not a number, date or datetime field")
         code = f"{env.owner}.{_name(expr.name)}"
+        if env.owner != "self":  # a formula needs every value it reads: a missing one is VALIDATION_ERROR
+            code = f"rules.present({code}, {expr.name!r})"
         return (f"rules.num({code})", kind) if kind == "number" else (code, kind)
     if op == "input":
         name = _name(expr.name)
@@ -139,7 +141,7 @@ def _render_sum(expr: RuleExpr, env: ExprEnv) -> tuple[str, Kind]:
     fields = env.entities.get(entity)
     if fields is None:
         raise Unsupported(f"the records summed ({entity}) are not an entity of the node")
-    inner = ExprEnv(fields=fields, owner="item", entities={}, inputs=env.inputs)
+    inner = ExprEnv(fields=fields, owner="item", entities={}, inputs=env.inputs, sums=env.sums)
     code, kind = render_expr(expr.args[0], inner)
     if kind != "number":
         raise Unsupported("only numbers are summed")

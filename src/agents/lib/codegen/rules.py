@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from agents.lib.codegen.rule_code import ExprEnv, Unsupported, literal, render_expr
+from agents.lib.codegen.rule_code import ExprEnv, Unsupported, items_parameter, literal, render_expr
 from agents.lib.codegen.rule_samples import bounds_of, enum_values, solve_samples
 from agents.lib.codegen.rule_spec import MODEL_KINDS, RuleSpec
 from agents.lib.codegen.spec import EntitySpec, FieldSpec
 from agents.lib.prd_analyzer import Rule
 
 __all__ = [
+    "Formula",
     "RulePlan",
     "attach_rules",
+    "formula_dispatch",
+    "formula_problem",
+    "formulas",
     "base_ok",
     "check_model_rule",
     "model_validators",
@@ -125,16 +129,19 @@ def plan_rules(rules: Sequence[Rule], entities: Iterable[EntitySpec], node_types
     if owner is None:
         return plan
     for rule in rules:
-        spec = _fate(rule, by_name)
+        spec = _fate(rule, by_name, owner)
         plan.owned.setdefault(owner, []).append(spec)
-        if spec.implemented and rule.entity is not None:
+        if spec.implemented and spec.is_model_rule and rule.entity is not None:
             plan.entity_rules.setdefault(rule.entity, []).append(spec)
     return plan
 
 
-def _fate(rule: Rule, entities: Mapping[str, EntitySpec]) -> RuleSpec:
+def _fate(rule: Rule, entities: Mapping[str, EntitySpec], owner: str) -> RuleSpec:
     if not rule.codeable:
         return RuleSpec(rule=rule, implemented=False, reason=rule.reason or "the PRD does not say enough")
+    if rule.kind.value == "formula":
+        problem = formula_problem(rule, entities) if owner == "COMPUTE" else "the service has no COMPUTE node"
+        return RuleSpec(rule=rule, implemented=not problem, reason=problem)
     if rule.kind.value not in MODEL_KINDS:
         return RuleSpec(
             rule=rule, implemented=False, reason=f"the generator does not write {rule.kind.value} rules yet"
@@ -251,3 +258,83 @@ def attach_rules(
         for node, specs in plan.owned.items()
     }
     return tuple(out), owned
+
+
+# --- formulas: implemented functions of the COMPUTE node ----------------------------------------------------
+
+_RESULT_TYPES = {"number": "Decimal", "date": "date", "datetime": "datetime"}
+
+
+def _formula_env(rule: Rule, entities: Mapping[str, EntitySpec]) -> ExprEnv:
+    entity = entities[rule.entity or ""]
+    return ExprEnv(
+        fields={f.name: f.type for f in entity.fields},
+        owner="record",
+        entities={e.name: {f.name: f.type for f in e.fields} for e in entities.values()},
+    )
+
+
+def formula_problem(rule: Rule, entities: Mapping[str, EntitySpec]) -> str:
+    """Return why the COMPUTE node cannot implement the formula ``rule`` ("" when it can)."""
+    if rule.expression is None or not rule.target:
+        return "the formula has no expression or target"
+    if (rule.entity or "") not in entities:
+        return f"{rule.entity} is not an entity of the service"
+    try:
+        _, kind = render_expr(rule.expression, _formula_env(rule, entities))
+    except Unsupported as exc:
+        return str(exc)
+    return "" if kind in _RESULT_TYPES else f"a formula giving a {kind} is not one the generator writes"
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula rendered as a method of the COMPUTE node: its name, source, and what it takes."""
+
+    spec: RuleSpec
+    name: str
+    source: str
+    entity: EntitySpec
+    inputs: tuple[str, ...]
+    sums: tuple[str, ...]
+    result: str
+
+
+def formulas(rules: Iterable[RuleSpec], entities: Sequence[EntitySpec], taken: set[str]) -> list[Formula]:
+    """Return the methods of the implemented formulas among ``rules``; names in ``taken`` are avoided."""
+    by_name = {e.name: e for e in entities}
+    out: list[Formula] = []
+    for spec in rules:
+        rule = spec.rule
+        if not spec.implemented or spec.kind != "formula" or rule.expression is None:
+            continue
+        entity = by_name[rule.entity or ""]
+        name = f"calculate_{rule.target}"
+        if name in taken:
+            name = f"calculate_{entity.snake}_{rule.target}"
+        taken.add(name)
+        env = _formula_env(rule, by_name)
+        code, kind = render_expr(rule.expression, env)
+        params = [f"record: {entity.name}"]
+        keywords = [f"{n}: Decimal" for n in env.inputs]
+        keywords += [f"{items_parameter(e)}: Sequence[{e}]" for e in env.sums]
+        if keywords:
+            params.append("*")
+        signature = ", ".join(["self", *params, *keywords])
+        source = (
+            f"    def {name}({signature}) -> {_RESULT_TYPES[kind]}:\n"
+            f'        """Compute {rule.id}: the {rule.target} of a {entity.name} (Decimal arithmetic, half-up rounding)."""\n'
+            f"        return {code}\n"
+        )
+        out.append(Formula(spec, name, source, entity, tuple(env.inputs), tuple(env.sums), _RESULT_TYPES[kind]))
+    return out
+
+
+def formula_dispatch(formula: Formula, validate: Mapping[str, str]) -> str:
+    """Return the ``process`` call of a formula: the record, inputs and summed records from the payload."""
+    args = [f'self.{validate[formula.entity.name]}(request.payload.get("record", {{}}))']
+    args += [f"{n}=Decimal(str(request.payload.get({n!r}, 0)))" for n in formula.inputs]
+    for entity in formula.sums:
+        param = items_parameter(entity)
+        args.append(f"{param}=[self.{validate[entity]}(r) for r in request.payload.get({param!r}, [])]")
+    return f"self.{formula.name}({', '.join(args)})"
