@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterable
 from graphlib import TopologicalSorter
 from types import SimpleNamespace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from agents.lib.codegen import rules
 from agents.lib.codegen.engine import pyrepr
@@ -188,7 +190,8 @@ def _rule_samples(entity: EntitySpec) -> tuple[dict[str, Any], dict[str, Any], d
     changed = {n: v for n, v in solved.items() if v != default_value(n, types[n])}
     checks = [s.rule for s in entity.rules]
     others: dict[str, Any] = {}
-    for name in changed:
+    ruled = list(dict.fromkeys(n for r in checks for n in (*r.fields, *(r.expression.field_names() if r.expression else ()))))
+    for name in ruled:
         defaults = {"str": f"{name}-b", "int": 2, "float": 2.5}
         options = [defaults.get(types[name])]
         options += [c for r in checks if r.fields[0] == name for c in candidates(r, types[name], solved)]
@@ -205,7 +208,8 @@ def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ())
     """Return what templates see of ``entity``: its fields, sample payloads, and ``operations`` on it by kind."""
     values, others, solved = _rule_samples(entity)
     fields = [_field_ctx(f, values.get(f.name), others.get(f.name)) for f in entity.fields]
-    updatable = [f for f in fields if not (f["name"] in values and f["name"] not in others)]
+    ruled = {n for s in entity.rules for n in (*s.rule.fields, *(s.rule.expression.field_names() if s.rule.expression else ()))}
+    updatable = [f for f in fields if f["name"] not in ruled or f["name"] in others]
     update_field = next((f for f in updatable if f["type"] == "str"), None) or next(
         (f for f in updatable if f["type"] in ("int", "float", "bool")), None
     )
@@ -511,6 +515,83 @@ def _formulas_ctx(spec: NodeSpec, entities: list[dict[str, Any]]) -> list[dict[s
     return out
 
 
+def _variant(name: str, ftype: str, base: Any, k: int) -> list[Any]:
+    """Values of a field that differ from ``base`` (the k-th), to try for records that must differ."""
+    if ftype == "str":
+        return [f"{k}{base}", f"{base}{k}", f"{base}-{k}"]
+    if ftype == "uuid":
+        return [UUID(int=100 + k)]
+    if ftype in ("int", "decimal"):
+        return [base + k]
+    if ftype == "float":
+        return [base + float(k)]
+    if ftype in ("date", "datetime"):
+        return [base + timedelta(days=k)]
+    return []
+
+
+def _vary(entity: EntitySpec, names: list[str], k: int) -> dict[str, Any] | None:
+    """The sample record's ``names`` changed to their k-th variant, valid for every rule; None if impossible."""
+    if k == 0 or not names:
+        return {}
+    types = {f.name: f.type for f in entity.fields}
+    accepts = rules.base_ok({f.name: f for f in entity.fields})
+    values = _sample_values(entity)
+    changes: dict[str, Any] = {}
+    for name in names:
+        option = next(
+            (
+                v
+                for v in _variant(name, types[name], values[name], k)
+                if accepts(name, v) and all(rule_holds(r.rule, {**values, **changes, name: v}, types) for r in entity.rules)
+            ),
+            None,
+        )
+        if option is None:
+            return None
+        changes[name] = option
+    return changes
+
+
+def _store_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
+    """What the EFFECT templates need for the entity's unique and quota rules: the checks, variants, tests."""
+    own = [r for r in spec.rules if r.implemented and r.kind in rules.STORE_KINDS and r.rule.entity == entity.name]
+    uniques = [r.rule for r in own if r.kind == "unique"]
+    spread = list(dict.fromkeys(r.fields[0] for r in uniques))
+    small = [r.rule for r in own if r.kind == "quota" and r.rule.values[0].number is not None and r.rule.values[0].number < 4]
+    listed = list(dict.fromkeys([*spread, *(r.scope[0] for r in small)]))
+    wire = {f.name: f.wire_name for f in entity.fields}
+
+    def as_json(changes: dict[str, Any]) -> str:
+        return pyrepr({wire[n]: to_json(v) for n, v in changes.items()})
+
+    variants = [_vary(entity, listed, k) for k in range(3)]
+    tests: list[dict[str, Any]] = []
+    for r in own:
+        rule = r.rule
+        if r.kind == "unique":
+            other = _vary(entity, listed, 1)
+            if other is not None:
+                tests.append({"id": r.id, "kind": "unique", "other": as_json(other), "count": 1})
+            continue
+        limit = rule.values[0].number
+        assert limit is not None
+        count = int(limit) if rule.operator is not None and rule.operator.value == "le" else int(limit) - 1
+        if set(spread) & set(rule.scope) or count > 200:
+            continue
+        records = [_vary(entity, spread, k) for k in range(count + 1)]
+        if all(c is not None for c in records):
+            tests.append({"id": r.id, "kind": "quota", "records": [as_json(c or {}) for c in records], "count": count})
+    return {
+        "checks": rules.store_checks(entity, own),
+        "variants": [
+            pyrepr({}) if v is None else "{" + ", ".join(f"{n!r}: {literal(x)}" for n, x in v.items()) + "}"
+            for v in variants
+        ],
+        "tests": tests,
+    }
+
+
 def node_context(spec: NodeSpec) -> dict[str, Any]:
     """Return the context the templates of the node ``spec`` describes are rendered with."""
     t = spec.node_type
@@ -539,10 +620,13 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
     if t == "ORCHESTRATOR":
         ctx.update(_orchestrator_ctx(spec, {e["name"]: e for e in entities}))
     ctx["formulas"] = _formulas_ctx(spec, entities) if t == "COMPUTE" else []
+    for entity_spec, entity in zip(spec.entities, entities, strict=True):
+        entity["store"] = _store_ctx(spec, entity_spec) if t == "EFFECT" else {"checks": [], "variants": [], "tests": []}
     ports = {p.kind for p in spec.ports}
     ctx.update(
         {
             "port_keys": sorted(p.key for p in spec.ports),
+            "port_names": sorted({p.key for p in spec.ports} | {ADAPTERS[p.kind] for p in spec.ports}),
             "adapter_classes": ADAPTERS,
             "has_events": "event_publisher" in ports,
             "has_cache": "cache" in ports,

@@ -145,7 +145,8 @@ def render_node(spec: NodeSpec, engine: TemplateEngine) -> dict[str, str]:
         f"{pkg}/tests/__init__.py": '"""Tests of the node."""\n',
         f"{pkg}/tests/test_node.py": engine.render("test_node.py.j2", spec=spec, ctx=ctx),
     }
-    tested = any(e["rules"]["tests"] for e in ctx["entities"]) or any(f["cases"] for f in ctx["formulas"])
+    tested = any(e["rules"]["tests"] or e["store"]["tests"] for e in ctx["entities"])
+    tested = tested or any(f["cases"] for f in ctx["formulas"])
     if tested and any(r.implemented for r in spec.rules):
         files[f"{pkg}/tests/test_rules.py"] = engine.render("test_rules.py.j2", spec=spec, ctx=ctx)
     if ctx.get("collaborators"):

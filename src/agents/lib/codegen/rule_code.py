@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
+from uuid import UUID
 
 from agents.lib.codegen.runtime import rules as rt
 from agents.lib.naming import is_safe_identifier, snake_case
@@ -74,6 +75,8 @@ def literal(value: object) -> str:
         return f"datetime({', '.join(str(p) for p in parts)}, tzinfo=UTC)"
     if isinstance(value, date):
         return f"date({value.year}, {value.month}, {value.day})"
+    if isinstance(value, UUID):
+        return f"UUID({str(value)!r})"
     raise TypeError(f"no literal for {type(value).__name__}")
 
 

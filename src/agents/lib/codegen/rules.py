@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from agents.lib.codegen.rule_code import ExprEnv, Unsupported, items_parameter, literal, render_expr
+from agents.lib.codegen.rule_code import TIME_UNITS, ExprEnv, Unsupported, items_parameter, literal, render_expr
 from agents.lib.codegen.rule_samples import bounds_of, enum_values, solve_samples
 from agents.lib.codegen.rule_spec import MODEL_KINDS, RuleSpec
 from agents.lib.codegen.spec import EntitySpec, FieldSpec
@@ -23,6 +23,7 @@ from agents.lib.prd_analyzer import Rule
 
 __all__ = [
     "Formula",
+    "STORE_KINDS",
     "RulePlan",
     "attach_rules",
     "formula_dispatch",
@@ -35,9 +36,13 @@ __all__ = [
     "plan_rules",
     "rule_owner",
     "rules_context",
+    "store_checks",
+    "store_problem",
 ]
 
 _NUMBERS = {"int", "float", "decimal"}
+STORE_KINDS = frozenset({"unique", "quota"})
+"""The kinds the EFFECT node checks against the stored records when it creates or updates one."""
 _NON_NEGATIVE = re.compile(
     r"(^|_)(price|amount|quantity|qty|count|total|fee|fees|cost|age|stock|copies|size|duration|weight|"
     r"capacity|limit|rate|score|points|seats|pages|minutes|hours|days)s?($|_)"
@@ -124,13 +129,15 @@ class RulePlan:
 def plan_rules(rules: Sequence[Rule], entities: Iterable[EntitySpec], node_types: Iterable[str]) -> RulePlan:
     """Return where each of the PRD's ``rules`` goes, for a service of ``node_types`` with ``entities``."""
     by_name = {e.name: e for e in entities}
-    owner = rule_owner(node_types)
+    present = set(node_types)
+    owner = rule_owner(present)
     plan = RulePlan()
     if owner is None:
         return plan
     for rule in rules:
-        spec = _fate(rule, by_name, owner)
-        plan.owned.setdefault(owner, []).append(spec)
+        stored = rule.kind.value in STORE_KINDS and "EFFECT" in present
+        spec = _fate(rule, by_name, "EFFECT" if stored else owner)
+        plan.owned.setdefault("EFFECT" if stored else owner, []).append(spec)
         if spec.implemented and spec.is_model_rule and rule.entity is not None:
             plan.entity_rules.setdefault(rule.entity, []).append(spec)
     return plan
@@ -141,6 +148,9 @@ def _fate(rule: Rule, entities: Mapping[str, EntitySpec], owner: str) -> RuleSpe
         return RuleSpec(rule=rule, implemented=False, reason=rule.reason or "the PRD does not say enough")
     if rule.kind.value == "formula":
         problem = formula_problem(rule, entities) if owner == "COMPUTE" else "the service has no COMPUTE node"
+        return RuleSpec(rule=rule, implemented=not problem, reason=problem)
+    if rule.kind.value in STORE_KINDS:
+        problem = store_problem(rule, entities) if owner == "EFFECT" else "the service has no EFFECT node"
         return RuleSpec(rule=rule, implemented=not problem, reason=problem)
     if rule.kind.value not in MODEL_KINDS:
         return RuleSpec(
@@ -338,3 +348,50 @@ def formula_dispatch(formula: Formula, validate: Mapping[str, str]) -> str:
         param = items_parameter(entity)
         args.append(f"{param}=[self.{validate[entity]}(r) for r in request.payload.get({param!r}, [])]")
     return f"self.{formula.name}({', '.join(args)})"
+
+
+# --- uniqueness and quotas: checked by the EFFECT node against the stored records ---------------------------
+
+
+def store_problem(rule: Rule, entities: Mapping[str, EntitySpec]) -> str:
+    """Return why the EFFECT node cannot check the unique or quota ``rule`` ("" when it can)."""
+    entity = entities.get(rule.entity or "")
+    if entity is None:
+        return f"{rule.entity} is not an entity of the service"
+    names = {f.name: f for f in entity.fields}
+    keys = rule.fields if rule.kind.value == "unique" else rule.scope
+    if not keys or any(k not in names for k in keys):
+        return "its fields are not all fields of the generated entity"
+    if rule.kind.value == "quota":
+        op = rule.operator.value if rule.operator is not None else ""
+        if op not in ("le", "lt") or not rule.values or rule.values[0].number is None:
+            return "a quota needs an upper limit"
+        if rule.window is not None:
+            field_spec = names.get(rule.window_field)
+            if field_spec is None or field_spec.type not in ("date", "datetime"):
+                return "its window has no date field"
+            if rule.window.number is None or rule.window.unit not in TIME_UNITS:
+                return "its window is not a period of time"
+    return ""
+
+
+def store_checks(entity: EntitySpec, rules: Iterable[RuleSpec]) -> list[str]:
+    """Return the runtime calls that check the entity's unique and quota rules (``rows``, ``data`` in scope)."""
+    wire = {f.name: f.wire_name for f in entity.fields}
+    calls: list[str] = []
+    for spec in rules:
+        rule = spec.rule
+        if not spec.implemented or spec.kind not in STORE_KINDS or rule.entity != entity.name:
+            continue
+        if spec.kind == "unique":
+            keys = _tuple(repr(wire[n]) for n in rule.fields)
+            calls.append(f"rules.check_unique(rows, data, {keys}, {rule.id!r})")
+            continue
+        scope = _tuple(repr(wire[n]) for n in rule.scope)
+        limit = rule.values[0].number
+        op = rule.operator.value if rule.operator is not None else "le"
+        window = "None"
+        if rule.window is not None and rule.window.number is not None:
+            window = f"({wire[rule.window_field]!r}, {literal(rule.window.number)}, {rule.window.unit!r})"
+        calls.append(f"rules.check_quota(rows, data, {scope}, {literal(limit)}, {op!r}, {window}, {rule.id!r})")
+    return calls

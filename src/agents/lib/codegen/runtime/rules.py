@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -26,12 +26,15 @@ __all__ = [
     "check_enum",
     "check_format",
     "check_length",
+    "check_quota",
     "check_range",
+    "check_unique",
     "compare",
     "now",
     "num",
     "present",
     "round_half_up",
+    "same_period",
     "shift",
     "today",
     "use_clock",
@@ -228,3 +231,83 @@ def check_comparison(holds: bool, rule: str, what: str) -> None:
 def at_noon(day: date) -> datetime:
     """Return noon (UTC) of ``day``: a datetime on that date."""
     return datetime.combine(day, time(12, 0), tzinfo=UTC)
+
+
+def _instant(value: object) -> date | None:
+    """A stored date or datetime (ISO text in a record, or the value itself), UTC when naive."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value if isinstance(value, date) else None
+
+
+def same_period(anchor: object, other: object, amount: Decimal, unit: str) -> bool:
+    """Whether ``other`` falls in the quota window of ``anchor``.
+
+    One calendar unit (``1 day``, ``1 calendar year``, ``1 second``) is the same calendar day, year or
+    second; more than one is a rolling window: less than ``amount unit`` apart.
+    """
+    a, b = _instant(anchor), _instant(other)
+    if a is None or b is None:
+        return False
+    if amount == 1:
+        if unit in ("seconds", "minutes", "hours") and isinstance(a, datetime) and isinstance(b, datetime):
+            size = _SECONDS[unit]
+            return int(a.timestamp()) // size == int(b.timestamp()) // size
+        da = a.date() if isinstance(a, datetime) else a
+        db = b.date() if isinstance(b, datetime) else b
+        keys: dict[str, Callable[[date], tuple[int, ...]]] = {
+            "days": lambda d: (d.toordinal(),),
+            "weeks": lambda d: tuple(d.isocalendar()[:2]),
+            "months": lambda d: (d.year, d.month),
+            "years": lambda d: (d.year,),
+        }
+        if unit in keys:
+            return keys[unit](da) == keys[unit](db)
+    later, earlier = (a, b) if compare(a, "ge", b) else (b, a)
+    return compare(earlier, "gt", shift(later, -amount, unit))
+
+
+def check_unique(rows: Sequence[Mapping[str, object]], record: Mapping[str, object], keys: Sequence[str], rule: str) -> None:
+    """CONFLICT when a stored row has the same values of ``keys`` (wire names) as ``record``."""
+    values = [record.get(k) for k in keys]
+    if any(v is None for v in values):
+        return
+    if any(all(row.get(k) == v for k, v in zip(keys, values, strict=True)) for row in rows):
+        raise OnexError(
+            f"{rule}: a record with the same {', '.join(keys)} exists",
+            ErrorCode.CONFLICT,
+            {"rule": rule, "fields": list(keys)},
+        )
+
+
+def check_quota(
+    rows: Sequence[Mapping[str, object]],
+    record: Mapping[str, object],
+    scope: Sequence[str],
+    limit: Decimal,
+    op: str,
+    window: tuple[str, Decimal, str] | None,
+    rule: str,
+) -> None:
+    """CONFLICT when storing ``record`` would make more than ``limit`` (``lt``: as many) records share ``scope``.
+
+    ``window`` is ``(field, amount, unit)``: only records in the same window of that field count.
+    """
+    values = [record.get(k) for k in scope]
+    if any(v is None for v in values):
+        return
+    same = [row for row in rows if all(row.get(k) == v for k, v in zip(scope, values, strict=True))]
+    if window is not None:
+        name, amount, unit = window
+        same = [row for row in same if same_period(record.get(name), row.get(name), amount, unit)]
+    if not compare(len(same) + 1, op, limit):
+        raise OnexError(
+            f"{rule}: at most {limit} records may share {', '.join(scope)}",
+            ErrorCode.CONFLICT,
+            {"rule": rule, "fields": list(scope), "count": len(same)},
+        )
