@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from agents.lib.codegen.rules import attach_rules, formulas
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
@@ -210,7 +210,7 @@ def _steps(analysis: PRDAnalysis) -> tuple[StepSpec, ...]:
 
 
 def _rule_hooks(rules: Sequence[RuleSpec]) -> tuple[HookSpec, ...]:
-    """A hook (a method raising NOT_IMPLEMENTED) for each rule the node owns but does not implement."""
+    """Return a hook (a method raising NOT_IMPLEMENTED) for each rule the node owns but does not implement."""
     return tuple(HookSpec(name=r.hook_name, description=r.hook_description) for r in rules if not r.implemented)
 
 
@@ -236,7 +236,7 @@ def build_node_spec(
             {"node_type": node_type},
         )
     typed: NodeType = kind
-    common = {
+    common: dict[str, Any] = {
         "service_name": without_node_type_suffix(pascal_case(service_name))
         if service_name
         else analysis.service_name,
@@ -272,7 +272,9 @@ def build_node_spec(
                     )
             computed = formulas(rules, entities, {o.name for o in ops_list})
             ops_list += [
-                OperationSpec(name=f.name, kind="calculate", entity=f.entity.name, description=f.spec.rule.describe())
+                OperationSpec(
+                    name=f.name, kind="calculate", entity=f.entity.name, description=f.spec.rule.describe()
+                )
                 for f in computed
             ]
             hooks = _hooks(analysis, {o.name for o in ops_list}) + _rule_hooks(rules)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
-from graphlib import TopologicalSorter
-from types import SimpleNamespace
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
+from graphlib import TopologicalSorter
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -69,7 +69,7 @@ _NUMERIC = {"int", "float", "decimal"}
 
 
 def _field_ctx(f: FieldSpec, value: Any = None, other_value: Any = None) -> dict[str, Any]:
-    """What templates see of a field; ``value`` and ``other`` replace its default samples (the rules chose them)."""
+    """Return what templates see of a field; ``value`` and ``other_value`` replace its default samples."""
     annotation = _PY_TYPES[f.type]
     constraints: list[str] = []
     non_negative = rules.non_negative(f)
@@ -156,7 +156,7 @@ def _ops_by_entity(operations: Iterable[OperationSpec], entity: EntitySpec) -> S
 
 
 def _rule_tests(entity: EntitySpec, solved: dict[str, Any]) -> list[dict[str, Any]]:
-    """The boundary cases of each rule the entity's model checks: the subject's wire name, values, verdicts."""
+    """Return the boundary cases of each rule the entity's model checks: subject, values, verdicts."""
     types = {f.name: f.type for f in entity.fields}
     fields = {f.name: f for f in entity.fields}
     checks = [s.rule for s in entity.rules]
@@ -180,7 +180,7 @@ def _rule_tests(entity: EntitySpec, solved: dict[str, Any]) -> list[dict[str, An
 
 
 def _rule_samples(entity: EntitySpec) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The samples the entity's rules changed, a second valid value of each, and the whole valid record."""
+    """Return the samples the entity's rules changed, a second valid value of each, and the whole valid record."""
     if not entity.rules:
         return {}, {}, {}
     types = {f.name: f.type for f in entity.fields}
@@ -190,7 +190,11 @@ def _rule_samples(entity: EntitySpec) -> tuple[dict[str, Any], dict[str, Any], d
     changed = {n: v for n, v in solved.items() if v != default_value(n, types[n])}
     checks = [s.rule for s in entity.rules]
     others: dict[str, Any] = {}
-    ruled = list(dict.fromkeys(n for r in checks for n in (*r.fields, *(r.expression.field_names() if r.expression else ()))))
+    ruled = list(
+        dict.fromkeys(
+            n for r in checks for n in (*r.fields, *(r.expression.field_names() if r.expression else ()))
+        )
+    )
     for name in ruled:
         defaults = {"str": f"{name}-b", "int": 2, "float": 2.5}
         options = [defaults.get(types[name])]
@@ -208,7 +212,11 @@ def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ())
     """Return what templates see of ``entity``: its fields, sample payloads, and ``operations`` on it by kind."""
     values, others, solved = _rule_samples(entity)
     fields = [_field_ctx(f, values.get(f.name), others.get(f.name)) for f in entity.fields]
-    ruled = {n for s in entity.rules for n in (*s.rule.fields, *(s.rule.expression.field_names() if s.rule.expression else ()))}
+    ruled = {
+        n
+        for s in entity.rules
+        for n in (*s.rule.fields, *(s.rule.expression.field_names() if s.rule.expression else ()))
+    }
     updatable = [f for f in fields if f["name"] not in ruled or f["name"] in others]
     update_field = next((f for f in updatable if f["type"] == "str"), None) or next(
         (f for f in updatable if f["type"] in ("int", "float", "bool")), None
@@ -434,21 +442,23 @@ _INPUT = Decimal("3")
 
 
 def _sample_values(entity: EntitySpec) -> dict[str, Any]:
-    """The native values of the entity's valid sample record."""
+    """Return the native values of the entity's valid sample record."""
     solved = _rule_samples(entity)[2]
     return {f.name: solved.get(f.name, default_value(f.name, f.type)) for f in entity.fields}
 
 
 def _formula_cases(formula: rules.Formula, entities: dict[str, EntitySpec]) -> list[tuple[dict[str, Any], Any]]:
-    """``(changes to the sample record, expected result)``: the sample, and one record where each of a top
-    ``min``/``max``'s sides wins (the floor or cap case)."""
+    """Return ``(changes to the sample record, expected result)`` cases of a formula.
+
+    The sample itself, and one record where each side of a top ``min``/``max`` wins (the floor or cap case).
+    """
     rule = formula.spec.rule
     assert rule.expression is not None
     entity = formula.entity
     fields = {f.name: f for f in entity.fields}
     types = {f.name: f.type for f in entity.fields}
     base = _sample_values(entity)
-    items = {e: [_sample_values(entities[e]).get] * 2 for e in formula.sums}
+    items: dict[str, list[Callable[[str], Any]]] = {e: [_sample_values(entities[e]).get] * 2 for e in formula.sums}
     inputs = dict.fromkeys(formula.inputs, _INPUT)
 
     def result(values: dict[str, Any], expr: Any = rule.expression) -> Any:
@@ -531,7 +541,7 @@ def _variant(name: str, ftype: str, base: Any, k: int) -> list[Any]:
 
 
 def _vary(entity: EntitySpec, names: list[str], k: int) -> dict[str, Any] | None:
-    """The sample record's ``names`` changed to their k-th variant, valid for every rule; None if impossible."""
+    """Return the sample record's ``names`` changed to their k-th variant (valid for every rule), or None."""
     if k == 0 or not names:
         return {}
     types = {f.name: f.type for f in entity.fields}
@@ -543,7 +553,8 @@ def _vary(entity: EntitySpec, names: list[str], k: int) -> dict[str, Any] | None
             (
                 v
                 for v in _variant(name, types[name], values[name], k)
-                if accepts(name, v) and all(rule_holds(r.rule, {**values, **changes, name: v}, types) for r in entity.rules)
+                if accepts(name, v)
+                and all(rule_holds(r.rule, {**values, **changes, name: v}, types) for r in entity.rules)
             ),
             None,
         )
@@ -554,11 +565,15 @@ def _vary(entity: EntitySpec, names: list[str], k: int) -> dict[str, Any] | None
 
 
 def _store_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
-    """What the EFFECT templates need for the entity's unique and quota rules: the checks, variants, tests."""
+    """Return what the EFFECT templates need for the entity's unique and quota rules."""
     own = [r for r in spec.rules if r.implemented and r.kind in rules.STORE_KINDS and r.rule.entity == entity.name]
     uniques = [r.rule for r in own if r.kind == "unique"]
     spread = list(dict.fromkeys(r.fields[0] for r in uniques))
-    small = [r.rule for r in own if r.kind == "quota" and r.rule.values[0].number is not None and r.rule.values[0].number < 4]
+    small = [
+        r.rule
+        for r in own
+        if r.kind == "quota" and r.rule.values[0].number is not None and r.rule.values[0].number < 4
+    ]
     listed = list(dict.fromkeys([*spread, *(r.scope[0] for r in small)]))
     wire = {f.name: f.wire_name for f in entity.fields}
 
@@ -581,7 +596,9 @@ def _store_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
             continue
         records = [_vary(entity, spread, k) for k in range(count + 1)]
         if all(c is not None for c in records):
-            tests.append({"id": r.id, "kind": "quota", "records": [as_json(c or {}) for c in records], "count": count})
+            tests.append(
+                {"id": r.id, "kind": "quota", "records": [as_json(c or {}) for c in records], "count": count}
+            )
     return {
         "checks": rules.store_checks(entity, own),
         "variants": [
@@ -621,7 +638,9 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
         ctx.update(_orchestrator_ctx(spec, {e["name"]: e for e in entities}))
     ctx["formulas"] = _formulas_ctx(spec, entities) if t == "COMPUTE" else []
     for entity_spec, entity in zip(spec.entities, entities, strict=True):
-        entity["store"] = _store_ctx(spec, entity_spec) if t == "EFFECT" else {"checks": [], "variants": [], "tests": []}
+        entity["store"] = (
+            _store_ctx(spec, entity_spec) if t == "EFFECT" else {"checks": [], "variants": [], "tests": []}
+        )
     ports = {p.kind for p in spec.ports}
     ctx.update(
         {

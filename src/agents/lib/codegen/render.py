@@ -100,7 +100,7 @@ _ALWAYS = frozenset({"name", "type", "required"})
 
 
 def _rule_entry(spec: RuleSpec) -> dict[str, Any]:
-    """A rule as the contract lists it: what it says, whether it is code, else the hook and why."""
+    """Return a rule as the contract lists it: what it says, whether it is code, else the hook and why."""
     rule = spec.rule
     entry: dict[str, Any] = {"id": rule.id, "kind": spec.kind, "entity": rule.entity, "rule": rule.describe()}
     entry["implemented"] = spec.implemented
@@ -191,7 +191,7 @@ def render_shared(service_name: str, nodes: Iterable[Mapping[str, Any]], engine:
     return files
 
 
-_CONFTEST = '''"""Test settings of the service: the clock the rules read is fixed, so date rules test the same every day."""
+_CONFTEST = '''"""Test settings of the service: the rules' clock is fixed, so date rules test the same any day."""
 
 from __future__ import annotations
 

@@ -81,7 +81,8 @@ def literal(value: object) -> str:
 
 
 def _const(expr: RuleExpr) -> tuple[Decimal, str]:
-    assert expr.value is not None and expr.value.number is not None  # checked by RuleExpr
+    assert expr.value is not None
+    assert expr.value.number is not None
     return expr.value.number, expr.value.unit
 
 
@@ -135,7 +136,8 @@ def render_expr(expr: RuleExpr, env: ExprEnv) -> tuple[str, Kind]:
         return f"({codes[0]} / Decimal(100) * {codes[1]})", "number"
     if op in ("min", "max"):
         return f"{op}({', '.join(codes)})", "number"
-    assert op == "round" and expr.digits is not None
+    assert op == "round"
+    assert expr.digits is not None
     return f"rules.round_half_up({codes[0]}, {expr.digits})", "number"
 
 
@@ -154,7 +156,7 @@ def _render_sum(expr: RuleExpr, env: ExprEnv) -> tuple[str, Kind]:
 
 
 def items_parameter(entity: str) -> str:
-    """The parameter a formula receives the summed records of ``entity`` in (``line_item_records``)."""
+    """Return the parameter a formula receives the summed records of ``entity`` in (``line_item_records``)."""
     return f"{snake_case(entity)}_records"
 
 
@@ -223,5 +225,6 @@ def _eval(expr: RuleExpr, read: Reader, inputs: Mapping[str, Value], items: Mapp
         return min(args)
     if op == "max":
         return max(args)
-    assert op == "round" and expr.digits is not None
+    assert op == "round"
+    assert expr.digits is not None
     return rt.round_half_up(args[0], expr.digits)

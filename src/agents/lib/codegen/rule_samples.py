@@ -22,8 +22,9 @@ __all__ = [
     "FIXED_NOW",
     "FORMAT_SAMPLES",
     "Case",
-    "bounds_of",
     "boundary_cases",
+    "bounds_of",
+    "candidates",
     "default_value",
     "enum_values",
     "rule_holds",
@@ -225,7 +226,9 @@ def solve_samples(
         if not own or _all_hold(own, values, types):
             continue
         options = [c for r in own for c in candidates(r, types[name], values) if c is not None]
-        chosen = next((c for c in options if base_ok(name, c) and _all_hold(own, {**values, name: c}, types)), None)
+        chosen = next(
+            (c for c in options if base_ok(name, c) and _all_hold(own, {**values, name: c}, types)), None
+        )
         if chosen is None:
             failed += [r.id for r in own]
         else:

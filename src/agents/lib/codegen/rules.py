@@ -22,15 +22,15 @@ from agents.lib.codegen.spec import EntitySpec, FieldSpec
 from agents.lib.prd_analyzer import Rule
 
 __all__ = [
-    "Formula",
     "STORE_KINDS",
+    "Formula",
     "RulePlan",
     "attach_rules",
+    "base_ok",
+    "check_model_rule",
     "formula_dispatch",
     "formula_problem",
     "formulas",
-    "base_ok",
-    "check_model_rule",
     "model_validators",
     "non_negative",
     "plan_rules",
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _NUMBERS = {"int", "float", "decimal"}
+_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
 STORE_KINDS = frozenset({"unique", "quota"})
 """The kinds the EFFECT node checks against the stored records when it creates or updates one."""
 _NON_NEGATIVE = re.compile(
@@ -50,7 +51,7 @@ _NON_NEGATIVE = re.compile(
 
 
 def non_negative(f: FieldSpec) -> bool:
-    """Whether the models keep the number field ``f`` at zero or more (its name says it is an amount, a count...)."""
+    """Whether the models keep the number field ``f`` at zero or more (its name says amount, count...)."""
     return f.type in _NUMBERS and bool(_NON_NEGATIVE.search(f.name))
 
 
@@ -64,11 +65,13 @@ def base_ok(fields: Mapping[str, FieldSpec]) -> Callable[[str, Any], bool]:
         return not (non_negative(f) and isinstance(value, int | float | Decimal) and value < 0)
 
     return accepts
+
+
 _COMPARABLE = {"number": _NUMBERS, "date": {"date", "datetime"}, "datetime": {"date", "datetime"}}
 
 
 def rule_owner(node_types: Iterable[str]) -> str | None:
-    """The node that owns (implements or hooks) the rules the shared models check: COMPUTE, else EFFECT."""
+    """Return the node that owns (implements or hooks) the rules the shared models check: COMPUTE, else EFFECT."""
     present = set(node_types)
     return next((t for t in ("COMPUTE", "EFFECT") if t in present), None)
 
@@ -104,7 +107,11 @@ def check_model_rule(rule: Rule, fields: Mapping[str, FieldSpec]) -> str:
 
 
 def _comparison_problem(rule: Rule, fields: Mapping[str, FieldSpec]) -> str:
-    if rule.expression is None or rule.operator is None or rule.operator.value not in ("eq", "ne", "lt", "le", "gt", "ge"):
+    if (
+        rule.expression is None
+        or rule.operator is None
+        or rule.operator.value not in ("eq", "ne", "lt", "le", "gt", "ge")
+    ):
         return "the comparison has no other side"
     env = ExprEnv(fields={n: f.type for n, f in fields.items()})
     try:
@@ -183,7 +190,8 @@ def _field_check(rule: Rule, ftype: str) -> str:
     if kind == "enum":
         allowed = _tuple(literal(v) for v in enum_values(rule, ftype))
         return f"rules.check_enum(value, {allowed}, {rule.id!r})"
-    assert kind == "format" and rule.format is not None
+    assert kind == "format"
+    assert rule.format is not None
     return f"rules.check_format(value, {rule.format.value!r}, {op!r}, {bounds}, {rule.id!r})"
 
 
@@ -210,7 +218,8 @@ def model_validators(entity: EntitySpec, rules: Iterable[RuleSpec]) -> list[str]
                 f"        return {_field_check(rule, subject.type)}\n"
             )
             continue
-        assert rule.expression is not None and rule.operator is not None
+        assert rule.expression is not None
+        assert rule.operator is not None
         code, _ = render_expr(rule.expression, ExprEnv(fields={n: f.type for n, f in fields.items()}))
         read = [subject.name, *(n for n in rule.expression.field_names() if n != subject.name)]
         optional = [n for n in read if not fields[n].required]
@@ -221,12 +230,14 @@ def model_validators(entity: EntitySpec, rules: Iterable[RuleSpec]) -> list[str]
             f"{rule.id!r}, {_safe_message(message)!r})"
         )
         body = f"        if {guard}:\n            {check}\n" if guard else f"        {check}\n"
-        out.append(f'    @model_validator(mode="after")\n    def {name}(self) -> Self:\n{doc}{body}        return self\n')
+        out.append(
+            f'    @model_validator(mode="after")\n    def {name}(self) -> Self:\n{doc}{body}        return self\n'
+        )
     return out
 
 
 def _safe_message(text: str) -> str:
-    """The comparison in words, from identifiers and numbers only; anything else is dropped."""
+    """Return the comparison in words, from identifiers and numbers only; anything else is dropped."""
     return "".join(c for c in text if c.isalnum() or c in " _.,%()+-*/<>=")[:200]
 
 
@@ -333,7 +344,7 @@ def formulas(rules: Iterable[RuleSpec], entities: Sequence[EntitySpec], taken: s
         signature = ", ".join(["self", *params, *keywords])
         source = (
             f"    def {name}({signature}) -> {_RESULT_TYPES[kind]}:\n"
-            f'        """Compute {rule.id}: the {rule.target} of a {entity.name} (Decimal arithmetic, half-up rounding)."""\n'
+            f'        """Compute {rule.id}: the {rule.target} of a {entity.name} (Decimal, rounding half-up)."""\n'
             f"        return {code}\n"
         )
         out.append(Formula(spec, name, source, entity, tuple(env.inputs), tuple(env.sums), _RESULT_TYPES[kind]))

@@ -176,7 +176,8 @@ class EntitySpec(BaseModel):
     fields: tuple[FieldSpec, ...] = ()
     description: str = ""
     rules: tuple[RuleSpec, ...] = Field(
-        default=(), description="The PRD's rules the shared model checks (range, length, enum, format, comparison)."
+        default=(),
+        description="The PRD's rules the shared model checks (range, length, enum, format, comparison)",
     )
 
     _check_name = field_validator("name")(_identifier)

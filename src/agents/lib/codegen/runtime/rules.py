@@ -234,7 +234,7 @@ def at_noon(day: date) -> datetime:
 
 
 def _instant(value: object) -> date | None:
-    """A stored date or datetime (ISO text in a record, or the value itself), UTC when naive."""
+    """Return a stored date or datetime (ISO text in a record, or the value itself), UTC when naive."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
@@ -272,7 +272,9 @@ def same_period(anchor: object, other: object, amount: Decimal, unit: str) -> bo
     return compare(earlier, "gt", shift(later, -amount, unit))
 
 
-def check_unique(rows: Sequence[Mapping[str, object]], record: Mapping[str, object], keys: Sequence[str], rule: str) -> None:
+def check_unique(
+    rows: Sequence[Mapping[str, object]], record: Mapping[str, object], keys: Sequence[str], rule: str
+) -> None:
     """CONFLICT when a stored row has the same values of ``keys`` (wire names) as ``record``."""
     values = [record.get(k) for k in keys]
     if any(v is None for v in values):
