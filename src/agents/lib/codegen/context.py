@@ -528,7 +528,12 @@ def _formulas_ctx(spec: NodeSpec, entities: list[dict[str, Any]]) -> list[dict[s
 def _variant(name: str, ftype: str, base: Any, k: int) -> list[Any]:
     """Values of a field that differ from ``base`` (the k-th), to try for records that must differ."""
     if ftype == "str":
-        return [f"{k}{base}", f"{base}{k}", f"{base}-{k}"]
+        stem = base[:-1]
+        same_size = []
+        for alphabet in ("0123456789", "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+            others = [stem + c for c in alphabet if stem + c != base]
+            same_size.append(others[(k - 1) % len(others)])
+        return [f"{k}{base}", f"{base}{k}", f"{base}-{k}", *same_size]
     if ftype == "uuid":
         return [UUID(int=100 + k)]
     if ftype in ("int", "decimal"):
@@ -601,6 +606,7 @@ def _store_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
             )
     return {
         "checks": rules.store_checks(entity, own),
+        "apart": all(v is not None for v in variants),
         "variants": [
             pyrepr({}) if v is None else "{" + ", ".join(f"{n!r}: {literal(x)}" for n, x in v.items()) + "}"
             for v in variants
@@ -639,7 +645,9 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
     ctx["formulas"] = _formulas_ctx(spec, entities) if t == "COMPUTE" else []
     for entity_spec, entity in zip(spec.entities, entities, strict=True):
         entity["store"] = (
-            _store_ctx(spec, entity_spec) if t == "EFFECT" else {"checks": [], "variants": [], "tests": []}
+            _store_ctx(spec, entity_spec)
+            if t == "EFFECT"
+            else {"checks": [], "variants": [], "tests": [], "apart": True}
         )
     ports = {p.kind for p in spec.ports}
     ctx.update(
