@@ -96,7 +96,7 @@ def render_expr(expr: RuleExpr, env: ExprEnv) -> tuple[str, Kind]:
     """Return the Python code of ``expr`` and what it computes; :class:`Unsupported` when it cannot."""
     op = expr.op
     if op == "field":
-        ftype = env.fields.get(expr.name)
+        ftype = env.fields.get(_name(expr.name))
         kind = _FIELD_KINDS.get(ftype or "")
         if kind is None:
             raise Unsupported(f"{expr.name} is not a number, date or datetime field")
