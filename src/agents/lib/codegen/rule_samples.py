@@ -168,8 +168,11 @@ def candidates(rule: Rule, ftype: str, values: Mapping[str, Any]) -> list[Any]:
     if kind == "enum":
         allowed = [_cast(v, ftype) if isinstance(v, Decimal) else v for v in enum_values(rule, ftype)]
         numbers = [v for v in enum_values(rule, ftype) if isinstance(v, Decimal)]
-        outside = _cast(max(numbers) + 1, ftype) if numbers else "not-one-of-them"
-        return [*allowed, outside]
+        if numbers:
+            return [*allowed, _cast(max(numbers) + 1, ftype)]
+        texts = [str(v) for v in allowed if str(v)]
+        near = [t[:-1] + c for t in texts[:1] for c in "ZQXzqx9" if t[:-1] + c not in texts]
+        return [*allowed, *near[:3], "not-one-of-them"]
     if kind == "comparison":
         right = evaluate(rule.expression, values.get, clock=FIXED_NOW) if rule.expression else None
         return _near(right, ftype)
