@@ -277,7 +277,13 @@ def build_node_spec(
                 )
                 for f in computed
             ]
-            hooks = _hooks(analysis, {o.name for o in ops_list}) + _rule_hooks(rules)
+            targets = [set(f.spec.rule.target.split("_")) for f in computed]
+            asked = tuple(  # a calculation the PRD asks for that an implemented formula computes is no hook
+                h
+                for h in _hooks(analysis, {o.name for o in ops_list})
+                if not any(t <= set(h.name.split("_")) for t in targets)
+            )
+            hooks = asked + _rule_hooks(rules)
             return NodeSpec(entities=entities, operations=tuple(ops_list), hooks=hooks, **common)
         if kind == "REDUCER":
             ops = (
