@@ -12,6 +12,7 @@ from agents.lib.codegen.generator import CodeGenerator
 from agents.lib.codegen.spec import NodeSpec
 from agents.lib.codegen.verify import VerificationReport, verify_generated
 from agents.lib.prd_analyzer import analyze_prd
+from tests.codegen.test_corpus_services import rule_figures
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "prd"
 PRDS = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".md", ".txt"))
@@ -39,6 +40,11 @@ def test_example_generates_a_verified_service(prd: Path, tmp_path: Path) -> None
     assert [s.node_type for s in specs] == [str(t) for t in analysis.recommended_node_types]
     report = _generate_and_verify(specs, tmp_path)
     assert sorted(report.packages) == sorted([*(s.package_name for s in specs), specs[0].app_package])
+    figures = rule_figures(analysis, specs, tmp_path)  # every rule implemented or a hook, the code tested
+    print(f"{prd.stem}: {figures}")
+    assert figures["implemented"] + figures["hooks"] == figures["rules"]
+    if figures["implemented"]:
+        assert figures["tested"] >= 1
 
 
 AWKWARD = """---

@@ -27,6 +27,7 @@ def test_service_layout(generated_service: Path) -> None:
     names = sorted(p.name for p in generated_service.iterdir())
     assert names == [
         "README.md",
+        "conftest.py",
         "library_loans",
         "library_loans_models",
         "node_library_loans_compute",
@@ -293,13 +294,13 @@ def test_engine_warmup_makes_the_first_render_a_hit() -> None:
     engine = TemplateEngine()
     loaded = engine.warmup()
     templates = sorted(p.name for p in engine.templates_dir.iterdir() if p.suffix == ".j2")
-    assert loaded == len(templates) == 21
+    assert loaded == len(templates) == 22
     assert engine.warmup() == 0  # cached and unchanged: nothing reloaded
     render_node(effect_spec(), engine)
     stats = engine.cache.get_stats()
     engine.close()
     assert (stats["hits"], stats["misses"]) == (5, 0)
-    assert stats["cached_templates"] == 21
+    assert stats["cached_templates"] == 22
 
 
 @pytest.mark.parametrize("name", ["../render.py", "sub/x.j2", ".hidden.j2", "a\\b.j2", "missing.j2"])

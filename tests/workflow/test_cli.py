@@ -36,7 +36,7 @@ def test_generate_verifies_every_node_prints_a_summary_and_the_service_passes_it
     assert "Service LibraryLoans" in run.stdout
     assert run.stdout.count("passed (") == 3  # two nodes, and the service as a whole
     assert "SERVICE" in run.stdout
-    assert "0 rules implemented, 1 left as hooks" in run.stdout  # COMPUTE: calculate_late_fee
+    assert "2 rules implemented, 1 left as hooks" in run.stdout  # COMPUTE: the fee formula; RULE-001 a hook
     assert "2/2 nodes passed" in run.stdout
     assert "with 2 worker(s) (speedup " in run.stdout
     assert "x over one worker, estimated: " in run.stdout and " nodes at once); " in run.stdout

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+from agents.lib.codegen.rules import attach_rules, formulas
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
 from agents.lib.codegen.spec import (
     NODE_TYPES,
@@ -22,6 +23,7 @@ from agents.lib.codegen.spec import (
     NodeType,
     OperationSpec,
     PortSpec,
+    RuleSpec,
     StepSpec,
     TransitionSpec,
     plural,
@@ -207,6 +209,11 @@ def _steps(analysis: PRDAnalysis) -> tuple[StepSpec, ...]:
     )
 
 
+def _rule_hooks(rules: Sequence[RuleSpec]) -> tuple[HookSpec, ...]:
+    """Return a hook (a method raising NOT_IMPLEMENTED) for each rule the node owns but does not implement."""
+    return tuple(HookSpec(name=r.hook_name, description=r.hook_description) for r in rules if not r.implemented)
+
+
 def build_node_spec(
     analysis: PRDAnalysis,
     node_type: str,
@@ -214,8 +221,13 @@ def build_node_spec(
     domain: str | None = None,
     service_name: str | None = None,
     mixin_recommender: MixinRecommender | None = None,
+    service_node_types: Sequence[str] | None = None,
 ) -> NodeSpec:
-    """Return the validated spec of the ``node_type`` node of the service ``analysis`` describes."""
+    """Return the validated spec of the ``node_type`` node of the service ``analysis`` describes.
+
+    ``service_node_types`` are the service's nodes (default: the recommended ones): the PRD's rules are
+    accounted for by its COMPUTE node, else its EFFECT (docs/codegen.md, "Rules in the generated code").
+    """
     kind = node_type.upper()
     if kind not in NODE_TYPES:
         raise OnexError(
@@ -224,7 +236,7 @@ def build_node_spec(
             {"node_type": node_type},
         )
     typed: NodeType = kind
-    common = {
+    common: dict[str, Any] = {
         "service_name": without_node_type_suffix(pascal_case(service_name))
         if service_name
         else analysis.service_name,
@@ -234,15 +246,19 @@ def build_node_spec(
         "mixins": _mixins(typed, mixin_recommender),
         "requirements": _requirements(analysis, typed),
     }
+    nodes = [str(t).upper() for t in (service_node_types or analysis.recommended_node_types)]
+    if kind not in nodes:
+        nodes.append(kind)
     try:
+        entities, owned_rules = attach_rules(_entities(analysis), analysis.rules, nodes)
+        rules = tuple(owned_rules.get(kind, ()))
+        common["rules"] = rules
         if kind == "EFFECT":
-            entities = _entities(analysis)
             systems = _systems(analysis)
             ports = tuple(PortSpec(kind=k, system=v) for k, v in sorted(systems.items()))
             ops = _effect_operations(entities, "search_index" in systems)
-            return NodeSpec(entities=entities, operations=ops, ports=ports, **common)
+            return NodeSpec(entities=entities, operations=ops, ports=ports, hooks=_rule_hooks(rules), **common)
         if kind == "COMPUTE":
-            entities = _entities(analysis)
             ops_list: list[OperationSpec] = []
             for entity in entities:
                 ops_list.append(
@@ -254,7 +270,20 @@ def build_node_spec(
                             name=f"summarize_{plural(entity.snake)}", kind="aggregate", entity=entity.name
                         )
                     )
-            hooks = _hooks(analysis, {o.name for o in ops_list})
+            computed = formulas(rules, entities, {o.name for o in ops_list})
+            ops_list += [
+                OperationSpec(
+                    name=f.name, kind="calculate", entity=f.entity.name, description=f.spec.rule.describe()
+                )
+                for f in computed
+            ]
+            targets = [set(f.spec.rule.target.split("_")) for f in computed]
+            asked = tuple(  # a calculation the PRD asks for that an implemented formula computes is no hook
+                h
+                for h in _hooks(analysis, {o.name for o in ops_list})
+                if not any(t <= set(h.name.split("_")) for t in targets)
+            )
+            hooks = asked + _rule_hooks(rules)
             return NodeSpec(entities=entities, operations=tuple(ops_list), hooks=hooks, **common)
         if kind == "REDUCER":
             ops = (
@@ -263,7 +292,7 @@ def build_node_spec(
             )
             return NodeSpec(fsm=_fsm(analysis), operations=ops, **common)
         ops = (OperationSpec(name="run", kind="coordinate", description="run the workflow's steps"),)
-        steps, used = plan_steps(analysis, _steps(analysis), _entities(analysis))
+        steps, used = plan_steps(analysis, _steps(analysis), entities)
         return NodeSpec(steps=steps, entities=used, operations=ops, **common)
     except ValueError as exc:  # a spec rule the analysis could not satisfy: a bug of ours, said plainly
         raise OnexError(
@@ -296,6 +325,7 @@ def build_node_specs(
             domain=domain,
             service_name=service_name,
             mixin_recommender=mixin_recommender,
+            service_node_types=wanted,
         )
         for t in wanted
     ]

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from decimal import Decimal
 from graphlib import TopologicalSorter
 from types import SimpleNamespace
 from typing import Any
+from uuid import UUID
 
+from agents.lib.codegen import rules
 from agents.lib.codegen.engine import pyrepr
+from agents.lib.codegen.rule_code import evaluate, items_parameter, literal
+from agents.lib.codegen.rule_samples import (
+    FIXED_NOW,
+    boundary_cases,
+    candidates,
+    default_value,
+    rule_holds,
+    solve_samples,
+    to_json,
+)
 from agents.lib.codegen.spec import EntitySpec, FieldSpec, NodeSpec, OperationSpec
 from agents.lib.naming import upper_snake_case
 
@@ -51,21 +65,14 @@ _SAMPLES: dict[str, tuple[str, str, Any]] = {
     "list": ('["a", "b"]', '["c"]', ["a", "b"]),
     "dict": ('{"key": "value"}', '{"key": "other"}', {"key": "value"}),
 }
-_NON_NEGATIVE = re.compile(
-    r"(^|_)(price|amount|quantity|qty|count|total|fee|fees|cost|age|stock|copies|size|duration|weight|"
-    r"capacity|limit|rate|score|points|seats|pages|minutes|hours|days)s?($|_)"
-)
 _NUMERIC = {"int", "float", "decimal"}
 
 
-def _non_negative(f: FieldSpec) -> bool:
-    return f.type in _NUMERIC and bool(_NON_NEGATIVE.search(f.name))
-
-
-def _field_ctx(f: FieldSpec) -> dict[str, Any]:
+def _field_ctx(f: FieldSpec, value: Any = None, other_value: Any = None) -> dict[str, Any]:
+    """Return what templates see of a field; ``value`` and ``other_value`` replace its default samples."""
     annotation = _PY_TYPES[f.type]
     constraints: list[str] = []
-    non_negative = _non_negative(f)
+    non_negative = rules.non_negative(f)
     if f.type == "str" and f.required:
         constraints.append("min_length=1")
     if non_negative:
@@ -86,6 +93,11 @@ def _field_ctx(f: FieldSpec) -> dict[str, Any]:
     else:
         sample, other, json_value = _SAMPLES[f.type]
     other_json = {"str": f"{f.name}-b", "int": 2, "float": 2.5, "bool": False}.get(f.type)
+    if value is not None:
+        sample, json_value = literal(value), to_json(value)
+    if other_value is not None:
+        other = literal(other_value)
+        other_json = to_json(other_value) if f.type in ("str", "int", "float", "bool") else None
     return {
         "name": f.name,
         "wire": f.wire_name,
@@ -143,11 +155,71 @@ def _ops_by_entity(operations: Iterable[OperationSpec], entity: EntitySpec) -> S
     return SimpleNamespace(**ops)
 
 
+def _rule_tests(entity: EntitySpec, solved: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the boundary cases of each rule the entity's model checks: subject, values, verdicts."""
+    types = {f.name: f.type for f in entity.fields}
+    fields = {f.name: f for f in entity.fields}
+    checks = [s.rule for s in entity.rules]
+    tests = []
+    for spec in entity.rules:
+        cases = boundary_cases(spec, solved, types, checks, rules.base_ok(fields))
+        if not any(accepted for _, accepted in cases) or all(accepted for _, accepted in cases):
+            continue  # a test must see the rule accept and refuse
+        subject = fields[spec.rule.fields[0]]
+        tests.append(
+            {
+                "id": spec.id,
+                "name": f"test_rule_{spec.hook_name[5:8]}_{entity.snake}_{subject.name}",
+                "kind": spec.kind,
+                "wire": pyrepr(subject.wire_name),
+                "field": subject.name,
+                "cases": pyrepr([(to_json(v), accepted) for v, accepted in cases]),
+            }
+        )
+    return tests
+
+
+def _rule_samples(entity: EntitySpec) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Return the samples the entity's rules changed, a second valid value of each, and the whole valid record."""
+    if not entity.rules:
+        return {}, {}, {}
+    types = {f.name: f.type for f in entity.fields}
+    fields = {f.name: f for f in entity.fields}
+    accepts = rules.base_ok(fields)
+    solved, _ = solve_samples(types, entity.rules, accepts)
+    changed = {n: v for n, v in solved.items() if v != default_value(n, types[n])}
+    checks = [s.rule for s in entity.rules]
+    others: dict[str, Any] = {}
+    ruled = list(
+        dict.fromkeys(
+            n for r in checks for n in (*r.fields, *(r.expression.field_names() if r.expression else ()))
+        )
+    )
+    for name in ruled:
+        defaults = {"str": f"{name}-b", "int": 2, "float": 2.5}
+        options = [defaults.get(types[name])]
+        options += [c for r in checks if r.fields[0] == name for c in candidates(r, types[name], solved)]
+        for option in options:
+            if option is None or option == solved[name] or not accepts(name, option):
+                continue
+            if all(rule_holds(r, {**solved, name: option}, types) for r in checks):
+                others[name] = option
+                break
+    return changed, others, solved
+
+
 def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ()) -> dict[str, Any]:
     """Return what templates see of ``entity``: its fields, sample payloads, and ``operations`` on it by kind."""
-    fields = [_field_ctx(f) for f in entity.fields]
-    update_field = next((f for f in fields if f["type"] == "str"), None) or next(
-        (f for f in fields if f["type"] in ("int", "float", "bool")), None
+    values, others, solved = _rule_samples(entity)
+    fields = [_field_ctx(f, values.get(f.name), others.get(f.name)) for f in entity.fields]
+    ruled = {
+        n
+        for s in entity.rules
+        for n in (*s.rule.fields, *(s.rule.expression.field_names() if s.rule.expression else ()))
+    }
+    updatable = [f for f in fields if f["name"] not in ruled or f["name"] in others]
+    update_field = next((f for f in updatable if f["type"] == "str"), None) or next(
+        (f for f in updatable if f["type"] in ("int", "float", "bool")), None
     )
     numeric = [f["name"] for f in fields if f["type"] in _NUMERIC]
     snake = entity.snake
@@ -188,6 +260,7 @@ def entity_context(entity: EntitySpec, operations: Iterable[OperationSpec] = ())
         "invalid_payload": pyrepr(invalid_payload),
         "invalid_fields": pyrepr(sorted(invalid_fields)),
         "summary_expected": pyrepr(summary),
+        "rules": rules.rules_context(entity) | {"tests": _rule_tests(entity, solved) if entity.rules else []},
     }
 
 
@@ -364,6 +437,184 @@ def _orchestrator_ctx(spec: NodeSpec, entities: dict[str, dict[str, Any]]) -> di
     }
 
 
+_VARIED = [Decimal(t) for t in ("0.50", "1", "2.50", "10", "100", "1000", "10000")]
+_INPUT = Decimal("3")
+
+
+def _sample_values(entity: EntitySpec) -> dict[str, Any]:
+    """Return the native values of the entity's valid sample record."""
+    solved = _rule_samples(entity)[2]
+    return {f.name: solved.get(f.name, default_value(f.name, f.type)) for f in entity.fields}
+
+
+def _formula_cases(formula: rules.Formula, entities: dict[str, EntitySpec]) -> list[tuple[dict[str, Any], Any]]:
+    """Return ``(changes to the sample record, expected result)`` cases of a formula.
+
+    The sample itself, and one record where each side of a top ``min``/``max`` wins (the floor or cap case).
+    """
+    rule = formula.spec.rule
+    assert rule.expression is not None
+    entity = formula.entity
+    fields = {f.name: f for f in entity.fields}
+    types = {f.name: f.type for f in entity.fields}
+    base = _sample_values(entity)
+    items: dict[str, list[Callable[[str], Any]]] = {e: [_sample_values(entities[e]).get] * 2 for e in formula.sums}
+    inputs = dict.fromkeys(formula.inputs, _INPUT)
+
+    def result(values: dict[str, Any], expr: Any = rule.expression) -> Any:
+        return evaluate(expr, values.get, inputs, items, clock=FIXED_NOW)
+
+    cases: list[tuple[dict[str, Any], Any]] = []
+    expected = result(base)
+    if expected is not None:
+        cases.append(({}, expected))
+    top = rule.expression
+    numeric = [n for n in rule.fields if types.get(n) in _NUMERIC]
+    if top.op in ("min", "max") and numeric:
+        name = numeric[0]
+        checks = [s.rule for s in entity.rules]
+        accepts = rules.base_ok(fields)
+        winners: set[int] = set()
+        for number in _VARIED:
+            value = int(number) if types[name] == "int" else float(number) if types[name] == "float" else number
+            if types[name] == "int" and number != number.to_integral_value():
+                continue
+            record = {**base, name: value}
+            if not accepts(name, value) or not all(rule_holds(r, record, types) for r in checks):
+                continue
+            total = result(record)
+            sides = [result(record, arg) for arg in top.args]
+            if total is None or sides.count(total) != 1:
+                continue  # a tie says nothing about which side decides
+            winner = sides.index(total)
+            if winner not in winners:
+                winners.add(winner)
+                cases.append(({fields[name].wire_name: to_json(value)}, total))
+    return cases
+
+
+def _formulas_ctx(spec: NodeSpec, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    taken = {o.name for o in spec.operations if o.kind != "calculate"}
+    found = rules.formulas(spec.rules, spec.entities, taken)
+    validate = {e["name"]: e["ops"].validate for e in entities if e["ops"].validate}
+    by_name = {e.name: e for e in spec.entities}
+    out = []
+    for formula in found:
+        args = ", ".join(
+            [f"{n}={literal(_INPUT)}" for n in formula.inputs]
+            + [
+                f"{items_parameter(e)}=[{e}.model_validate(VALID_{by_name[e].snake.upper()})] * 2"
+                for e in formula.sums
+            ]
+        )
+        out.append(
+            {
+                "name": formula.name,
+                "member": member_name(formula.name),
+                "source": formula.source,
+                "dispatch": rules.formula_dispatch(formula, validate),
+                "id": formula.spec.id,
+                "entity": formula.entity.name,
+                "snake": formula.entity.snake,
+                "args": f", {args}" if args else "",
+                "cases": [
+                    (pyrepr(changes), literal(expected)) for changes, expected in _formula_cases(formula, by_name)
+                ],
+            }
+        )
+    return out
+
+
+def _variant(name: str, ftype: str, base: Any, k: int) -> list[Any]:
+    """Values of a field that differ from ``base`` (the k-th), to try for records that must differ."""
+    if ftype == "str":
+        stem = base[:-1]
+        same_size = []
+        for alphabet in ("0123456789", "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+            others = [stem + c for c in alphabet if stem + c != base]
+            same_size.append(others[(k - 1) % len(others)])
+        return [f"{k}{base}", f"{base}{k}", f"{base}-{k}", *same_size]
+    if ftype == "uuid":
+        return [UUID(int=100 + k)]
+    if ftype in ("int", "decimal"):
+        return [base + k]
+    if ftype == "float":
+        return [base + float(k)]
+    if ftype in ("date", "datetime"):
+        return [base + timedelta(days=k)]
+    return []
+
+
+def _vary(entity: EntitySpec, names: list[str], k: int) -> dict[str, Any] | None:
+    """Return the sample record's ``names`` changed to their k-th variant (valid for every rule), or None."""
+    if k == 0 or not names:
+        return {}
+    types = {f.name: f.type for f in entity.fields}
+    accepts = rules.base_ok({f.name: f for f in entity.fields})
+    values = _sample_values(entity)
+    changes: dict[str, Any] = {}
+    for name in names:
+        option = next(
+            (
+                v
+                for v in _variant(name, types[name], values[name], k)
+                if accepts(name, v)
+                and all(rule_holds(r.rule, {**values, **changes, name: v}, types) for r in entity.rules)
+            ),
+            None,
+        )
+        if option is None:
+            return None
+        changes[name] = option
+    return changes
+
+
+def _store_ctx(spec: NodeSpec, entity: EntitySpec) -> dict[str, Any]:
+    """Return what the EFFECT templates need for the entity's unique and quota rules."""
+    own = [r for r in spec.rules if r.implemented and r.kind in rules.STORE_KINDS and r.rule.entity == entity.name]
+    uniques = [r.rule for r in own if r.kind == "unique"]
+    spread = list(dict.fromkeys(r.fields[0] for r in uniques))
+    small = [
+        r.rule
+        for r in own
+        if r.kind == "quota" and r.rule.values[0].number is not None and r.rule.values[0].number < 4
+    ]
+    listed = list(dict.fromkeys([*spread, *(r.scope[0] for r in small)]))
+    wire = {f.name: f.wire_name for f in entity.fields}
+
+    def as_json(changes: dict[str, Any]) -> str:
+        return pyrepr({wire[n]: to_json(v) for n, v in changes.items()})
+
+    variants = [_vary(entity, listed, k) for k in range(3)]
+    tests: list[dict[str, Any]] = []
+    for r in own:
+        rule = r.rule
+        if r.kind == "unique":
+            other = _vary(entity, listed, 1)
+            if other is not None:
+                tests.append({"id": r.id, "kind": "unique", "other": as_json(other), "count": 1})
+            continue
+        limit = rule.values[0].number
+        assert limit is not None
+        count = int(limit) if rule.operator is not None and rule.operator.value == "le" else int(limit) - 1
+        if set(spread) & set(rule.scope) or count > 200:
+            continue
+        records = [_vary(entity, spread, k) for k in range(count + 1)]
+        if all(c is not None for c in records):
+            tests.append(
+                {"id": r.id, "kind": "quota", "records": [as_json(c or {}) for c in records], "count": count}
+            )
+    return {
+        "checks": rules.store_checks(entity, own),
+        "apart": all(v is not None for v in variants),
+        "variants": [
+            pyrepr({}) if v is None else "{" + ", ".join(f"{n!r}: {literal(x)}" for n, x in v.items()) + "}"
+            for v in variants
+        ],
+        "tests": tests,
+    }
+
+
 def node_context(spec: NodeSpec) -> dict[str, Any]:
     """Return the context the templates of the node ``spec`` describes are rendered with."""
     t = spec.node_type
@@ -391,10 +642,18 @@ def node_context(spec: NodeSpec) -> dict[str, Any]:
         ctx["enum_imports"] = sorted([operation_enum, ctx["event_enum"], ctx["state_enum"]])
     if t == "ORCHESTRATOR":
         ctx.update(_orchestrator_ctx(spec, {e["name"]: e for e in entities}))
+    ctx["formulas"] = _formulas_ctx(spec, entities) if t == "COMPUTE" else []
+    for entity_spec, entity in zip(spec.entities, entities, strict=True):
+        entity["store"] = (
+            _store_ctx(spec, entity_spec)
+            if t == "EFFECT"
+            else {"checks": [], "variants": [], "tests": [], "apart": True}
+        )
     ports = {p.kind for p in spec.ports}
     ctx.update(
         {
             "port_keys": sorted(p.key for p in spec.ports),
+            "port_names": sorted({p.key for p in spec.ports} | {ADAPTERS[p.kind] for p in spec.ports}),
             "adapter_classes": ADAPTERS,
             "has_events": "event_publisher" in ports,
             "has_cache": "cache" in ports,

@@ -16,6 +16,7 @@ __all__ = [
     "ContractHook",
     "ContractOperation",
     "ContractPort",
+    "ContractRule",
     "ContractStep",
     "ContractTransition",
     "NodeContract",
@@ -92,6 +93,20 @@ class ContractStep(StepSpec):
     """A step of an ORCHESTRATOR: what it does and its retry and timeout policy, as the spec has them."""
 
 
+class ContractRule(BaseModel):
+    """One of the PRD's rules the node accounts for: implemented as code, or a hook with its reason."""
+
+    model_config = _STRICT
+    id: str
+    kind: str
+    entity: str | None
+    rule: str
+    implemented: bool
+    hook: str | None = Field(default=None, pattern=r"^rule_[0-9]{3}_[a-z]+$")
+    reason: str = ""
+    text: str
+
+
 class NodeContract(BaseModel):
     """A node's ``contract.yaml``."""
 
@@ -112,3 +127,4 @@ class NodeContract(BaseModel):
     requirements: list[str]
     fsm: ContractFsm | None = None
     steps: list[ContractStep] | None = None
+    rules: list[ContractRule] = []

@@ -17,7 +17,14 @@ from agents.lib.codegen.context import node_context
 from agents.lib.codegen.engine import TEMPLATES_DIR, TemplateEngine
 from agents.lib.codegen.formatting import format_python, format_sources
 from agents.lib.codegen.service import service_context
-from agents.lib.codegen.spec import EntitySpec, NodeSpec, StepSpec, app_package_name, models_package_name
+from agents.lib.codegen.spec import (
+    EntitySpec,
+    NodeSpec,
+    RuleSpec,
+    StepSpec,
+    app_package_name,
+    models_package_name,
+)
 from agents.lib.codegen.writing import write_tree
 
 __all__ = [
@@ -60,6 +67,7 @@ def contract_of(spec: NodeSpec) -> dict[str, Any]:
         "hooks": [{"name": h.name, "description": h.description} for h in spec.hooks]
         + [{"name": f"step_{s.name}", "description": s.description} for s in spec.step_hooks],
         "requirements": list(spec.requirements),
+        "rules": [_rule_entry(r) for r in spec.rules],
     }
     if spec.fsm is not None:
         contract["fsm"] = {
@@ -83,10 +91,23 @@ def _entity_entry(entity: EntitySpec) -> dict[str, Any]:
         | {k: v for k, v in f.model_dump(mode="json", exclude_defaults=True).items() if k not in _ALWAYS}
         for f in entity.fields
     ]
+    if entity.rules:
+        entry["rules"] = [r.model_dump(mode="json", exclude_defaults=True) for r in entity.rules]
     return entry
 
 
 _ALWAYS = frozenset({"name", "type", "required"})
+
+
+def _rule_entry(spec: RuleSpec) -> dict[str, Any]:
+    """Return a rule as the contract lists it: what it says, whether it is code, else the hook and why."""
+    rule = spec.rule
+    entry: dict[str, Any] = {"id": rule.id, "kind": spec.kind, "entity": rule.entity, "rule": rule.describe()}
+    entry["implemented"] = spec.implemented
+    if not spec.implemented:
+        entry |= {"hook": spec.hook_name, "reason": spec.reason}
+    entry["text"] = rule.text
+    return entry
 
 
 def _step_entry(step: StepSpec) -> dict[str, Any]:
@@ -124,6 +145,10 @@ def render_node(spec: NodeSpec, engine: TemplateEngine) -> dict[str, str]:
         f"{pkg}/tests/__init__.py": '"""Tests of the node."""\n',
         f"{pkg}/tests/test_node.py": engine.render("test_node.py.j2", spec=spec, ctx=ctx),
     }
+    tested = any(e["rules"]["tests"] or e["store"]["tests"] for e in ctx["entities"])
+    tested = tested or any(f["cases"] for f in ctx["formulas"])
+    if tested and any(r.implemented for r in spec.rules):
+        files[f"{pkg}/tests/test_rules.py"] = engine.render("test_rules.py.j2", spec=spec, ctx=ctx)
     if ctx.get("collaborators"):
         files[f"{pkg}/interfaces.py"] = engine.render("interfaces.py.j2", spec=spec, ctx=ctx)
     return files
@@ -160,9 +185,32 @@ def render_shared(service_name: str, nodes: Iterable[Mapping[str, Any]], engine:
     files[f"{models}/py.typed"] = ""
     if contracts:
         files[f"{app}/py.typed"] = ""
+    files["conftest.py"] = _CONFTEST
     files["pyproject.toml"] = engine.render("pyproject.toml.j2", **ctx)
     files["README.md"] = engine.render("README.md.j2", contracts=contracts, md=_markdown_text, **ctx)
     return files
+
+
+_CONFTEST = '''"""Test settings of the service: the rules' clock is fixed, so date rules test the same any day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from onex_runtime import rules
+
+FIXED_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock() -> Iterator[None]:
+    """Run every test at ``FIXED_NOW`` (what the generated samples of date rules assume)."""
+    with rules.use_clock(FIXED_NOW):
+        yield
+'''
 
 
 def shared_packages(service_name: str) -> tuple[str, str]:

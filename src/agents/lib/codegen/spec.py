@@ -16,6 +16,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agents.lib.codegen.rule_spec import RuleSpec
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE, WRAP_ORDER
 from agents.lib.naming import is_safe_identifier, snake_case, without_node_type_suffix
 
@@ -34,6 +35,7 @@ __all__ = [
     "OperationSpec",
     "PortKind",
     "PortSpec",
+    "RuleSpec",
     "StepAction",
     "StepSpec",
     "TransitionSpec",
@@ -173,6 +175,10 @@ class EntitySpec(BaseModel):
     name: str
     fields: tuple[FieldSpec, ...] = ()
     description: str = ""
+    rules: tuple[RuleSpec, ...] = Field(
+        default=(),
+        description="The PRD's rules the shared model checks (range, length, enum, format, comparison)",
+    )
 
     _check_name = field_validator("name")(_identifier)
 
@@ -194,6 +200,14 @@ class EntitySpec(BaseModel):
         _unique(wire, f"{self.name} wire")
         if "id" in names or "id" in wire:
             raise ValueError(f"{self.name}: the field 'id' is reserved (every entity has one)")
+        for spec in self.rules:
+            rule = spec.rule
+            if not spec.implemented or not spec.is_model_rule or rule.entity != self.name:
+                raise ValueError(f"{self.name}: {rule.id} is not an implemented rule of this entity")
+            read = set(rule.fields) | set(rule.expression.field_names() if rule.expression else ())
+            if read - set(names):
+                raise ValueError(f"{self.name}: {rule.id} reads unknown fields {sorted(read - set(names))}")
+        _unique([s.id for s in self.rules], f"{self.name} rule")
         return self
 
 
@@ -328,6 +342,9 @@ class NodeSpec(BaseModel):
     fsm: FsmSpec | None = None
     steps: tuple[StepSpec, ...] = ()
     requirements: tuple[str, ...] = Field(default=(), description="PRD requirements this node serves (text).")
+    rules: tuple[RuleSpec, ...] = Field(
+        default=(), description="The PRD's rules this node accounts for: implemented as code, or left as hooks."
+    )
 
     _check_names = field_validator("service_name", "domain")(_identifier)
 
@@ -370,11 +387,8 @@ class NodeSpec(BaseModel):
 
     @property
     def rules_implemented(self) -> int:
-        """How many of the PRD's rules this node implements as code.
-
-        Specs do not carry the PRD's rules yet, so this is 0: a node is never called complete for them.
-        """
-        return 0
+        """How many of the PRD's rules this node implements as code (the others are among its hooks)."""
+        return sum(1 for r in self.rules if r.implemented)
 
     @property
     def step_hooks(self) -> tuple[StepSpec, ...]:
@@ -431,6 +445,11 @@ class NodeSpec(BaseModel):
                 raise ValueError(f"steps named like operations: {clash}")
         if self.node_type == "EFFECT" and not self.ports:
             raise ValueError("an EFFECT needs at least one port")
+        _unique([r.id for r in self.rules], "rule")
+        hooks = {h.name for h in self.hooks}
+        missing = sorted(r.hook_name for r in self.rules if not r.implemented and r.hook_name not in hooks)
+        if missing:
+            raise ValueError(f"rules left as hooks need their hook methods: {missing}")
         if self.node_type in ("EFFECT", "COMPUTE") and not self.entities:
             raise ValueError(f"a {self.node_type} needs at least one entity")
         return self
