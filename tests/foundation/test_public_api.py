@@ -358,6 +358,7 @@ PUBLIC_API: dict[str, set[str]] = {
         "build_node_spec",
         "build_node_specs",
         "plural",
+        "required_mixins",
     },
     "agents.lib.codegen.generator": {"CodeGenerator", "GeneratedNode"},
     "agents.lib.monitoring": {

@@ -123,7 +123,7 @@ class PatternPlanner:
             code = self._by_name[detection.name].code
             carries = node_type in code.node_types
             for mixin in code.mixins.get(node_type, ()):
-                if node_type in MIXIN_CATALOGUE[mixin].APPLIES_TO:
+                if node_type in MIXIN_CATALOGUE[mixin].INFO.node_types:
                     carries = True
                     if mixin not in mixins:
                         mixins.append(mixin)

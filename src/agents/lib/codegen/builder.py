@@ -33,7 +33,15 @@ from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
 from agents.lib.prd_analyzer import PRDAnalysis
 
-__all__ = ["DEFAULT_MIXINS", "MixinRecommender", "SpecPlanner", "build_node_spec", "build_node_specs", "plural"]
+__all__ = [
+    "DEFAULT_MIXINS",
+    "MixinRecommender",
+    "SpecPlanner",
+    "build_node_spec",
+    "build_node_specs",
+    "plural",
+    "required_mixins",
+]
 
 MixinRecommender = Callable[[NodeType, Sequence[str]], Sequence[str]]
 """``(node_type, required capabilities) -> mixin names``; the seam the mixin learner plugs into."""
@@ -141,13 +149,18 @@ def _systems(analysis: PRDAnalysis) -> dict[str, str]:
     return ports
 
 
+def required_mixins(node_type: str) -> tuple[str, ...]:
+    """Return the mixins a node of ``node_type`` always gets (its template uses them): COMPUTE validates."""
+    return _REQUIRED_MIXINS.get(node_type, ())
+
+
 def _mixins(node_type: NodeType, recommender: MixinRecommender | None) -> tuple[str, ...]:
     if recommender is None:
         chosen: list[str] = list(DEFAULT_MIXINS[node_type])
     else:
         chosen = [m for m in recommender(node_type, _CAPABILITIES[node_type]) if m in MIXIN_CATALOGUE]
     chosen += [m for m in _REQUIRED_MIXINS.get(node_type, ()) if m not in chosen]
-    return tuple(m for m in dict.fromkeys(chosen) if node_type in MIXIN_CATALOGUE[m].APPLIES_TO)
+    return tuple(m for m in dict.fromkeys(chosen) if node_type in MIXIN_CATALOGUE[m].INFO.node_types)
 
 
 def _requirements(analysis: PRDAnalysis, node_type: NodeType) -> tuple[str, ...]:
