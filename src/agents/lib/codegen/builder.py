@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from agents.lib.codegen.capabilities import required_capabilities
 from agents.lib.codegen.rules import attach_rules, formulas
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
 from agents.lib.codegen.spec import (
@@ -79,12 +80,6 @@ DEFAULT_MIXINS: dict[str, tuple[str, ...]] = {
 """Mixins each node type gets when no recommender is given."""
 
 _REQUIRED_MIXINS = {"COMPUTE": ("MixinValidation",)}
-_CAPABILITIES = {
-    "EFFECT": ("retry", "circuit_breaker", "timeout", "metrics", "health_check", "logging"),
-    "COMPUTE": ("validation", "metrics", "logging"),
-    "REDUCER": ("metrics", "logging"),
-    "ORCHESTRATOR": ("retry", "timeout", "metrics", "logging"),
-}
 _MAX_ENTITIES = 12
 _MAX_FIELDS = 30
 _MAX_HOOKS = 12
@@ -154,11 +149,12 @@ def required_mixins(node_type: str) -> tuple[str, ...]:
     return _REQUIRED_MIXINS.get(node_type, ())
 
 
-def _mixins(node_type: NodeType, recommender: MixinRecommender | None) -> tuple[str, ...]:
+def _mixins(analysis: PRDAnalysis, node_type: NodeType, recommender: MixinRecommender | None) -> tuple[str, ...]:
     if recommender is None:
         chosen: list[str] = list(DEFAULT_MIXINS[node_type])
     else:
-        chosen = [m for m in recommender(node_type, _CAPABILITIES[node_type]) if m in MIXIN_CATALOGUE]
+        wanted = required_capabilities(analysis, node_type)
+        chosen = [m for m in recommender(node_type, wanted) if m in MIXIN_CATALOGUE]
     chosen += [m for m in _REQUIRED_MIXINS.get(node_type, ()) if m not in chosen]
     return tuple(m for m in dict.fromkeys(chosen) if node_type in MIXIN_CATALOGUE[m].INFO.node_types)
 
@@ -256,7 +252,7 @@ def build_node_spec(
         "domain": snake_case(domain) if domain else analysis.domain,
         "node_type": typed,
         "description": (analysis.description or analysis.title)[:2000],
-        "mixins": _mixins(typed, mixin_recommender),
+        "mixins": _mixins(analysis, typed, mixin_recommender),
         "requirements": _requirements(analysis, typed),
     }
     nodes = [str(t).upper() for t in (service_node_types or analysis.recommended_node_types)]
