@@ -1,13 +1,23 @@
-"""Features of a (mixin_a, mixin_b, node_type) triple, from the two mixins' ``INFO`` and the node type only.
+"""Features of a (mixin_a, mixin_b, node_type) triple, from the two mixins' ``INFO``, the catalogue's wrap order
+and the node type only.
 
-Nothing here looks at an outcome: a feature is a fact the catalogue declares (category, hooks, traits, state,
-resources, dependencies, the node types a mixin suits) or the node type. Every feature is symmetric in a and b:
-single-mixin facts are counted over the two (0, 1 or 2), and the cross features ("one mixin has trait t, the other
-has trait u" and "one has trait t, the other takes part in hook h") are unordered. So ``features(a, b, n) ==
-features(b, a, n)`` by construction, and the model cannot tell the order in which a pair was asked.
+Nothing here looks at an outcome: a feature is a fact the catalogue declares. Whether two mixins can get in each
+other's way depends on which one wraps the other: a cache that answers before an audit sees the call loses audit
+entries, an audit that records before the cache answers does not. Where a mixin wraps is declared: a mixin on the
+``read``/``write`` hooks wraps a whole operation, so it sits outside every ``wrap_io`` mixin (which wraps each
+outside call inside that operation), and within a layer ``WRAP_ORDER`` says who is outermost; only EFFECT and
+ORCHESTRATOR nodes run their work through those wrappers. The features are:
 
-The vocabularies (categories, hooks, traits, dependencies) are the ones the catalogue uses, sorted, so the
-feature layout is a function of the catalogue; a model records its feature names and the catalogue's digest.
+- ``suits_node_type``: how many of the two mixins suit the node type (0, 1 or 2);
+- ``both_wrap``: both wrap calls, in a node type that wraps them;
+- ``same_layer``: both wrap the same thing (whole operations, or each outside call), so the outer one sees
+  every call the inner one sees;
+- ``outer_inner:t>u``: the outer mixin declares trait ``t`` and the inner one trait ``u`` (all zero unless
+  ``both_wrap``).
+
+Outer and inner follow the wrap position, not the order the pair was asked in, so ``features(a, b, n) ==
+features(b, a, n)`` by construction. The trait vocabulary is the catalogue's, sorted, so the layout is a function
+of the catalogue; a model records its feature names and the catalogue's digest (which covers the wrap order).
 """
 
 from __future__ import annotations
@@ -21,14 +31,16 @@ import numpy.typing as npt
 import orjson
 
 from agents.lib.codegen.runtime.mixin_info import NODE_TYPES, MixinInfo
-from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
+from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE, WRAP_ORDER
 
 __all__ = [
     "NODE_TYPES",
+    "WRAPPING_NODE_TYPES",
     "FeatureSpace",
     "catalogue_digest",
     "catalogue_infos",
     "describe_feature",
+    "wrap_position",
 ]
 
 
@@ -39,8 +51,26 @@ def catalogue_infos() -> dict[str, MixinInfo]:
 
 def catalogue_digest(infos: Mapping[str, MixinInfo]) -> str:
     """SHA-256 of the catalogue's declarations: a model trained on another catalogue has another digest."""
-    canonical = orjson.dumps({name: infos[name].as_dict() for name in sorted(infos)}, option=orjson.OPT_SORT_KEYS)
+    declared = {name: infos[name].as_dict() for name in sorted(infos)}
+    canonical = orjson.dumps({"infos": declared, "wrap_order": list(WRAP_ORDER)}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
+
+
+_OPERATION_HOOKS = frozenset({"read", "write"})
+WRAPPING_NODE_TYPES: tuple[str, ...] = ("EFFECT", "ORCHESTRATOR")
+"""The node types whose generated code runs operations and outside calls through the mixins' wrappers."""
+
+
+def wrap_position(name: str, info: MixinInfo) -> tuple[int, int]:
+    """Where a mixin wraps a node's calls, outermost first: (layer, place in ``WRAP_ORDER``).
+
+    Layer 0 wraps whole operations (``read``/``write`` hooks), layer 1 each outside call (``wrap_io``), layer 2
+    neither (it is called by the node, or runs at start, stop or health).
+    """
+    hooks = set(info.hooks)
+    layer = 0 if hooks & _OPERATION_HOOKS else 1 if "wrap_io" in hooks else 2
+    place = WRAP_ORDER.index(name) if name in WRAP_ORDER else len(WRAP_ORDER)
+    return layer, place
 
 
 def _vocabulary(infos: Mapping[str, MixinInfo], field: str) -> tuple[str, ...]:
@@ -57,61 +87,30 @@ class FeatureSpace:
 
     infos: Mapping[str, MixinInfo]
     names: tuple[str, ...]
-    categories: tuple[str, ...]
-    hooks: tuple[str, ...]
     traits: tuple[str, ...]
-    dependencies: tuple[str, ...]
 
     @classmethod
     def of(cls, infos: Mapping[str, MixinInfo]) -> FeatureSpace:
         """The layout for ``infos`` (vocabularies sorted, so the same catalogue gives the same layout)."""
-        categories = _vocabulary(infos, "category")
-        hooks = _vocabulary(infos, "hooks")
         traits = _vocabulary(infos, "traits")
-        dependencies = _vocabulary(infos, "external_dependencies")
-        names: list[str] = [f"node_type:{n}" for n in NODE_TYPES]
-        names += ["suits_node_type", "same_category", "shared_hooks", "shared_dependencies", "shared_capabilities"]
-        names += ["modifies_state", "resource_intensive", "both_modify_state"]
-        names += [f"category:{c}" for c in categories]
-        names += [f"hook:{h}" for h in hooks]
-        names += [f"trait:{t}" for t in traits]
-        names += [f"depends_on:{d}" for d in dependencies]
-        names += [f"traits:{t}+{u}" for i, t in enumerate(traits) for u in traits[i:]]
-        names += [f"trait_hook:{t}>{h}" for t in traits for h in hooks]
-        names += [f"state_hook:{h}" for h in hooks]
-        return cls(dict(infos), tuple(names), categories, hooks, traits, dependencies)
+        names: list[str] = ["suits_node_type", "both_wrap", "same_layer"]
+        names += [f"outer_inner:{t}>{u}" for t in traits for u in traits]
+        return cls(dict(infos), tuple(names), traits)
 
     def vector(self, mixin_a: str, mixin_b: str, node_type: str) -> list[float]:
         """The features of the triple (symmetric in ``mixin_a`` and ``mixin_b``); names are :attr:`names`."""
         a, b = self.infos[mixin_a], self.infos[mixin_b]
-        out: list[float] = [1.0 if node_type == n else 0.0 for n in NODE_TYPES]
-        caps_a = {c.lower() for c in a.capabilities}
-        caps_b = {c.lower() for c in b.capabilities}
-        out += [
+        pa, pb = wrap_position(mixin_a, a), wrap_position(mixin_b, b)
+        wraps = node_type in WRAPPING_NODE_TYPES and pa[0] < 2 and pb[0] < 2
+        out: list[float] = [
             float((node_type in a.node_types) + (node_type in b.node_types)),
-            float(a.category == b.category),
-            float(len(set(a.hooks) & set(b.hooks))),
-            float(len(set(a.external_dependencies) & set(b.external_dependencies))),
-            float(len(caps_a & caps_b)),
-            float(a.modifies_state + b.modifies_state),
-            float(a.resource_intensive + b.resource_intensive),
-            float(a.modifies_state and b.modifies_state),
+            float(wraps),
+            float(wraps and pa[0] == pb[0]),
         ]
-        out += [float((a.category == c) + (b.category == c)) for c in self.categories]
-        out += [float((h in a.hooks) + (h in b.hooks)) for h in self.hooks]
-        out += [float((t in a.traits) + (t in b.traits)) for t in self.traits]
-        out += [float((d in a.external_dependencies) + (d in b.external_dependencies)) for d in self.dependencies]
-        ta, tb = set(a.traits), set(b.traits)
-        out += [
-            float((t in ta and u in tb) or (u in ta and t in tb))
-            for i, t in enumerate(self.traits)
-            for u in self.traits[i:]
-        ]
-        ha, hb = set(a.hooks), set(b.hooks)
-        out += [float((t in ta and h in hb) or (t in tb and h in ha)) for t in self.traits for h in self.hooks]
-        # a mixin that keeps state, next to another that takes part in hook h
-        out += [float((a.modifies_state and h in hb) or (b.modifies_state and h in ha)) for h in self.hooks]
-        return out
+        if not wraps:  # only a mixin that wraps calls, in a node that wraps them, is outside or inside another
+            return out + [0.0] * (len(self.traits) * len(self.traits))
+        outer, inner = (set(a.traits), set(b.traits)) if pa <= pb else (set(b.traits), set(a.traits))
+        return out + [float(t in outer and u in inner) for t in self.traits for u in self.traits]
 
     def matrix(self, triples: Sequence[tuple[str, str, str]]) -> npt.NDArray[np.float64]:
         """The features of many triples, one row each."""
@@ -123,12 +122,9 @@ class FeatureSpace:
 def describe_feature(name: str) -> str:
     """A reader's wording of a feature name (for explanations)."""
     kind, _, rest = name.partition(":")
-    if kind == "traits":
-        t, _, u = rest.partition("+")
-        return f"one mixin '{t}', the other '{u}'" if t != u else f"both '{t}'"
-    if kind == "trait_hook":
-        t, _, h = rest.partition(">")
-        return f"one mixin '{t}', the other in the '{h}' hook"
+    if kind == "outer_inner":
+        t, _, u = rest.partition(">")
+        return f"the outer mixin '{t}', the inner one '{u}'"
     if kind == "state_hook":
         return f"one mixin keeps state, the other is in the '{rest}' hook"
     if kind == "node_type":

@@ -47,6 +47,7 @@ FOREST_PARAMETERS: dict[str, Any] = {
     "n_estimators": 100,
     "min_samples_leaf": 1,
     "class_weight": "balanced",
+    "max_features": 0.5,
     "random_state": 0,
     "n_jobs": 1,
 }

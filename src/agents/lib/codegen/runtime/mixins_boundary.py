@@ -90,7 +90,7 @@ class MixinSecurity(IOWrapper):
         resource_intensive=False,
         external_dependencies=(),
         node_types=("EFFECT", "ORCHESTRATOR"),
-        traits=("short_circuits", "refuses_callers"),
+        traits=("short_circuits", "refuses_callers", "refuses_calls"),
     )
     required_roles: ClassVar[Mapping[str, str]] = {"read": "reader", "write": "writer"}
 

@@ -209,7 +209,7 @@ class MixinConnection(IOWrapper):
         resource_intensive=True,
         external_dependencies=(),
         node_types=("EFFECT", "ORCHESTRATOR"),
-        traits=("limits_calls", "short_circuits"),
+        traits=("limits_calls", "short_circuits", "refuses_calls", "bounds_wait"),
     )
     connection_pool_size: ClassVar[int] = 10
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from .errors import OnexError
+from .errors import ErrorCode, OnexError
 from .mixin_info import MixinInfo
 from .node_base import IOWrapper, Operation
 
@@ -200,7 +200,7 @@ class MixinAudit(IOWrapper):
     """Keeps an audit trail: one entry per operation attempt (who, what, which record, outcome).
 
     Entries go to the record store's ``audit_log`` collection when the node has a record store (through
-    ``_wrap_io``, like every outside call), else to memory. ``audit_trail()`` returns them, oldest first.
+    ``_wrap_io``, like every outside call; a replayed insert of the same entry stores nothing more), else to memory. ``audit_trail()`` returns them, oldest first.
     """
 
     INFO: ClassVar[MixinInfo] = MixinInfo(
@@ -211,7 +211,7 @@ class MixinAudit(IOWrapper):
         resource_intensive=False,
         external_dependencies=("record_store",),
         node_types=("EFFECT", "ORCHESTRATOR"),
-        traits=("records_calls", "writes_records", "needs_idempotent_io"),
+        traits=("records_calls", "writes_records"),
     )
 
     def _audit_memory(self) -> list[dict[str, Any]]:
@@ -252,10 +252,15 @@ class MixinAudit(IOWrapper):
             entries.append(entry | {"entry_id": str(len(entries))})
             return
         entries.append(entry)
+        entry_id = uuid.uuid4().hex  # chosen once: a replayed insert (retry, lost acknowledgement) stores nothing more
+        row = entry | {"entry_id": entry_id}
 
         async def insert() -> None:
-            entry_id = uuid.uuid4().hex
-            await store.insert(AUDIT_COLLECTION, entry_id, entry | {"entry_id": entry_id})
+            try:
+                await store.insert(AUDIT_COLLECTION, entry_id, row)
+            except OnexError as exc:  # stored by an attempt whose acknowledgement was lost: that entry is this one
+                if exc.code is not ErrorCode.CONFLICT or await store.get(AUDIT_COLLECTION, entry_id) != row:
+                    raise
 
         await self._wrap_io(insert)
 

@@ -90,7 +90,7 @@ class MixinCircuitBreaker(IOWrapper):
         resource_intensive=False,
         external_dependencies=(),
         node_types=("EFFECT", "ORCHESTRATOR"),
-        traits=("short_circuits",),
+        traits=("short_circuits", "bounds_wait"),
     )
     breaker_failure_threshold: ClassVar[int] = 5
     breaker_recovery_seconds: ClassVar[float] = 30.0
@@ -153,7 +153,7 @@ class MixinTimeout(IOWrapper):
         resource_intensive=False,
         external_dependencies=(),
         node_types=("EFFECT", "ORCHESTRATOR"),
-        traits=("cancels_calls",),
+        traits=("cancels_calls", "bounds_wait"),
     )
     timeout_seconds: ClassVar[float] = 10.0
 
@@ -183,7 +183,7 @@ class MixinRateLimiter(IOWrapper):
         resource_intensive=False,
         external_dependencies=(),
         node_types=("EFFECT", "ORCHESTRATOR"),
-        traits=("short_circuits", "limits_calls"),
+        traits=("short_circuits", "limits_calls", "refuses_calls"),
     )
     rate_limit: ClassVar[int] = 1000
     rate_window_seconds: ClassVar[float] = 1.0
