@@ -39,7 +39,6 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## bench: run the benchmarks and print their tables (about 7 minutes; each script also takes --quick)
 ## bench: run the benchmarks and print their tables (about 10 minutes; each script also takes --quick)
 ## The scripts after the logging one exit 1 when a target is missed; every script still runs, then make fails.
 bench: $(STAMP)

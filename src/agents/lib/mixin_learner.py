@@ -89,7 +89,7 @@ _SEPARATORS = re.compile(r"[\s\-_./]+")
 
 
 def normalize_capability(text: str) -> str:
-    """Case, separators and plurals folded: "Health-Check", "health check" -> "health_check"; "retries" -> "retry"."""
+    """Fold case, separators and plurals: "Health-Check" -> "health_check", "retries" -> "retry"."""
     words = [w for w in _SEPARATORS.split(text.strip().lower()) if w]
     return "_".join(_singular(w) for w in words)
 
@@ -172,7 +172,7 @@ class MixinLearner:
         return self._model
 
     def get_metrics(self) -> ModelMetrics:
-        """The current model's metrics, measured on pairs held out from its training."""
+        """Return the current model's metrics, measured on pairs held out from its training."""
         return self._trained().metrics
 
     @property
@@ -291,7 +291,7 @@ class MixinLearner:
         return "; ".join(parts) + "."
 
     def check_set(self, node_type: str, mixins: Sequence[str]) -> list[MixinPrediction]:
-        """The pairs of ``mixins`` predicted incompatible on ``node_type`` (empty: the set is fine)."""
+        """Return the pairs of ``mixins`` predicted incompatible on ``node_type`` (empty: the set is fine)."""
         names = list(dict.fromkeys(mixins))
         self._check(names, node_type)
         return [
@@ -361,7 +361,7 @@ class MixinLearner:
         return out[:max_recommendations]
 
     def _best(self, candidates: Sequence[str], members: Sequence[str], node_type: str) -> str | None:
-        """The candidate (canonical providers first) whose worst compatibility with ``members`` is highest."""
+        """Return the candidate (canonical providers first) with the best worst compatibility with ``members``."""
         scored = []
         for order, name in enumerate(candidates):
             worst = min((self._p_compatible(name, m, node_type) for m in members), default=1.0)
@@ -422,5 +422,5 @@ class MixinLearner:
 
 
 def _shipped_trials() -> list[Sample]:
-    """The shipped trial outcomes as samples."""
+    """Return the shipped trial outcomes as samples."""
     return samples_from_trials(load_shipped_trials())

@@ -1,5 +1,4 @@
-"""Features of a (mixin_a, mixin_b, node_type) triple, from the two mixins' ``INFO``, the catalogue's wrap order
-and the node type only.
+"""Features of a (mixin_a, mixin_b, node_type) triple: two mixins' ``INFO``, their wrap order, the node type.
 
 Nothing here looks at an outcome: a feature is a fact the catalogue declares. Whether two mixins can get in each
 other's way depends on which one wraps the other: a cache that answers before an audit sees the call loses audit
@@ -45,7 +44,7 @@ __all__ = [
 
 
 def catalogue_infos() -> dict[str, MixinInfo]:
-    """The runtime catalogue as ``{mixin name: INFO}`` (the one declaration, next to the runtime mixins)."""
+    """Return the runtime catalogue as ``{mixin name: INFO}`` (the one declaration, next to the runtime mixins)."""
     return {name: cls.INFO for name, cls in sorted(MIXIN_CATALOGUE.items())}
 
 
@@ -91,14 +90,14 @@ class FeatureSpace:
 
     @classmethod
     def of(cls, infos: Mapping[str, MixinInfo]) -> FeatureSpace:
-        """The layout for ``infos`` (vocabularies sorted, so the same catalogue gives the same layout)."""
+        """Return the layout for ``infos`` (vocabularies sorted, so the same catalogue gives the same layout)."""
         traits = _vocabulary(infos, "traits")
         names: list[str] = ["suits_node_type", "both_wrap", "same_layer"]
         names += [f"outer_inner:{t}>{u}" for t in traits for u in traits]
         return cls(dict(infos), tuple(names), traits)
 
     def vector(self, mixin_a: str, mixin_b: str, node_type: str) -> list[float]:
-        """The features of the triple (symmetric in ``mixin_a`` and ``mixin_b``); names are :attr:`names`."""
+        """Return the features of the triple (symmetric in ``mixin_a`` and ``mixin_b``), named by :attr:`names`."""
         a, b = self.infos[mixin_a], self.infos[mixin_b]
         pa, pb = wrap_position(mixin_a, a), wrap_position(mixin_b, b)
         wraps = node_type in WRAPPING_NODE_TYPES and pa[0] < 2 and pb[0] < 2
@@ -113,14 +112,14 @@ class FeatureSpace:
         return out + [float(t in outer and u in inner) for t in self.traits for u in self.traits]
 
     def matrix(self, triples: Sequence[tuple[str, str, str]]) -> npt.NDArray[np.float64]:
-        """The features of many triples, one row each."""
+        """Return the features of many triples, one row each."""
         return np.array([self.vector(a, b, n) for a, b, n in triples], dtype=np.float64).reshape(
             len(triples), len(self.names)
         )
 
 
 def describe_feature(name: str) -> str:
-    """A reader's wording of a feature name (for explanations)."""
+    """Return a reader's wording of a feature name (for explanations)."""
     kind, _, rest = name.partition(":")
     if kind == "outer_inner":
         t, _, u = rest.partition(">")

@@ -10,9 +10,8 @@ user-writable, and unpickling a replaced file runs whatever it says). Trees are 
 
 from __future__ import annotations
 
+import itertools
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from agents.lib.codegen.writing import atomic_write
 from agents.lib.errors import ErrorCode, OnexError
 
 __all__ = [
@@ -79,7 +79,7 @@ class ModelMetrics:
     trained_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The metrics as a JSON-friendly dict."""
+        """Return the metrics as a JSON-friendly dict."""
         return {
             "accuracy": self.accuracy,
             "precision": self.precision,
@@ -96,7 +96,7 @@ class ModelMetrics:
 
 @dataclass(frozen=True)
 class Tree:
-    """One decision tree: node ``i`` splits on ``feature[i] <= threshold[i]`` (left) or is a leaf (``left[i] == -1``).
+    """One decision tree: node ``i`` goes left when ``feature[i] <= threshold[i]``; a leaf has ``left[i] < 0``.
 
     ``p[i]`` is the probability of "compatible" among the training samples that reach node ``i``.
     """
@@ -108,7 +108,7 @@ class Tree:
     p: npt.NDArray[np.float64]
 
     def leaves(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-        """The leaf each row of ``x`` ends in (all rows descend one level per step)."""
+        """Return the leaf each row of ``x`` ends in (all rows descend one level per step)."""
         node = np.zeros(len(x), dtype=np.int64)
         rows = np.arange(len(x))
         for _ in range(len(self.left)):
@@ -121,7 +121,7 @@ class Tree:
         return node
 
     def path(self, x: Sequence[float]) -> list[int]:
-        """The nodes a single row visits, root first."""
+        """Return the nodes a single row visits, root first."""
         node, visited = 0, [0]
         while self.left[node] >= 0:
             node = int(self.left[node] if x[self.feature[node]] <= self.threshold[node] else self.right[node])
@@ -151,7 +151,7 @@ class Forest:
         out = np.zeros(n_features, dtype=np.float64)
         for tree in self.trees:
             visited = tree.path(x)
-            for parent, child in zip(visited, visited[1:], strict=False):
+            for parent, child in itertools.pairwise(visited):
                 out[tree.feature[parent]] += tree.p[child] - tree.p[parent]
         result: npt.NDArray[np.float64] = out / len(self.trees)
         return result
@@ -179,7 +179,7 @@ class TrainedModel:
     mixins: tuple[str, ...]
 
     def to_json(self) -> bytes:
-        """The model file's bytes."""
+        """Return the model file's bytes."""
         return orjson.dumps(
             {
                 "format": FORMAT,
@@ -217,17 +217,7 @@ class TrainedModel:
 
 def write_model(model: TrainedModel, path: Path) -> None:
     """Write ``model`` to ``path`` atomically (a temporary file beside it, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(model.to_json())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, model.to_json())
 
 
 def read_model(path: Path, data: bytes | None = None) -> TrainedModel:

@@ -47,7 +47,7 @@ FOREST_PARAMETERS: dict[str, Any] = {
     "n_estimators": 100,
     "min_samples_leaf": 1,
     "class_weight": "balanced",
-    "max_features": 0.5,
+    "max_features": 0.2,
     "random_state": 0,
     "n_jobs": 1,
 }
@@ -123,7 +123,7 @@ class CountsLike(Protocol):
 
 
 def pair_key(mixin_a: str, mixin_b: str, node_type: str) -> tuple[str, str, str]:
-    """The table key of a pair: the two names in code-point order, then the node type."""
+    """Return the table key of a pair: the two names in code-point order, then the node type."""
     a, b = sorted((mixin_a, mixin_b))
     return a, b, node_type
 
@@ -151,7 +151,7 @@ def samples_from_trials(outcomes: Iterable[OutcomeLike]) -> list[Sample]:
 
 
 def samples_from_records(records: Iterable[CountsLike]) -> list[Sample]:
-    """Recorded counts expanded into samples: ``success_count`` successes and ``failure_count`` failures."""
+    """Expand recorded counts into samples: ``success_count`` successes and ``failure_count`` failures."""
     out: list[Sample] = []
     for r in records:
         if r.success_count > 0:
@@ -195,7 +195,7 @@ def _usable(samples: Iterable[Sample], infos: Mapping[str, MixinInfo]) -> list[S
 
 
 def export_forest(forest: Any) -> Forest:
-    """A fitted scikit-learn ``RandomForestClassifier`` (labels 0/1) as a :class:`Forest` of plain arrays."""
+    """Return a fitted scikit-learn ``RandomForestClassifier`` (labels 0/1) as a plain-array :class:`Forest`."""
     column = list(forest.classes_).index(1)
     trees: list[Tree] = []
     for estimator in forest.estimators_:
@@ -284,7 +284,7 @@ def _conflicts(samples: Iterable[Sample]) -> dict[tuple[str, str, str], str]:
 
 
 def _reasons(forest: Forest, space: FeatureSpace, row: Sequence[float], p: float) -> tuple[tuple[str, float], ...]:
-    """The features that moved the prediction most towards the predicted class."""
+    """Return the features that moved the prediction most towards the predicted class."""
     contributions = forest.contributions(row, len(space.names))
     sign = 1.0 if p >= 0.5 else -1.0
     order = np.argsort(-sign * contributions, kind="stable")
@@ -295,7 +295,7 @@ def _reasons(forest: Forest, space: FeatureSpace, row: Sequence[float], p: float
 def build_table(
     forest: Forest, space: FeatureSpace, samples: Sequence[Sample]
 ) -> dict[tuple[str, str, str], PairEntry]:
-    """The served table: every catalogue pair x node type, with the samples and reasons behind it."""
+    """Return the served table: every catalogue pair x node type, with the samples and reasons behind it."""
     names = sorted(space.infos)
     keys = [(a, b, n) for i, a in enumerate(names) for b in names[i + 1 :] for n in NODE_TYPES]
     x = space.matrix(keys)

@@ -16,8 +16,8 @@ Traits (what its behaviour does to the calls it wraps):
 - ``serves_stored_results``: answers from results stored earlier (cache);
 - ``cancels_calls``: abandons a call that takes too long (timeout);
 - ``refuses_callers``: refuses a call because of who makes it (authorization);
-- ``refuses_calls``: refuses a call the caller asked for, by a policy on that call (who makes it, a quota, a stopped
-  pool); a breaker's refusal protects the system behind it instead, so it is not one;
+- ``refuses_calls``: refuses a call the caller asked for, by a policy on that call (who makes it, a quota, a
+  stopped pool); a breaker's refusal protects the system behind it instead, so it is not one;
 - ``bounds_wait``: promises the caller an answer within a bound (refuses at once, or fails within a time limit);
 - ``limits_calls``: refuses calls beyond a quota (rate limiter) or beyond a capacity (connection pool);
 - ``records_calls``: keeps a record of every call it sees (audit, logging, metrics);

@@ -200,7 +200,8 @@ class MixinAudit(IOWrapper):
     """Keeps an audit trail: one entry per operation attempt (who, what, which record, outcome).
 
     Entries go to the record store's ``audit_log`` collection when the node has a record store (through
-    ``_wrap_io``, like every outside call; a replayed insert of the same entry stores nothing more), else to memory. ``audit_trail()`` returns them, oldest first.
+    ``_wrap_io``, like every outside call; a replayed insert of the same entry stores nothing more), else to
+    memory. ``audit_trail()`` returns them, oldest first.
     """
 
     INFO: ClassVar[MixinInfo] = MixinInfo(
@@ -252,7 +253,8 @@ class MixinAudit(IOWrapper):
             entries.append(entry | {"entry_id": str(len(entries))})
             return
         entries.append(entry)
-        entry_id = uuid.uuid4().hex  # chosen once: a replayed insert (retry, lost acknowledgement) stores nothing more
+        # chosen once: a replayed insert (retry, lost acknowledgement) stores nothing more
+        entry_id = uuid.uuid4().hex
         row = entry | {"entry_id": entry_id}
 
         async def insert() -> None:
