@@ -73,6 +73,8 @@ class TrialStore:
         self.calls: dict[str, int] = {}
         self.fail_next: dict[str, list[BaseException]] = {}
         self.fail_always: dict[tuple[str, str], BaseException] = {}
+        self.down: BaseException | None = None
+        """When set, every call to every collection fails with it (the database is down)."""
         self.lose_ack: dict[str, int] = {}
         self.delay: dict[str, float] = {}
 
@@ -85,6 +87,8 @@ class TrialStore:
         self.calls[f"{method}:{collection}"] = self.calls.get(f"{method}:{collection}", 0) + 1
         if self.delay.get(method):
             await asyncio.sleep(self.delay[method])
+        if self.down is not None:
+            raise self.down
         queued = self.fail_next.get(method)
         if queued:
             raise queued.pop(0)
@@ -237,8 +241,7 @@ async def retry_create_once(s: Subject) -> None:
 
 
 def _take_down(s: Subject) -> None:
-    for method in ("get", "insert", "replace", "delete", "scan"):
-        s.store.fail_always[(method, ENTITY)] = _unavailable("database down")
+    s.store.down = _unavailable("database down")  # every collection: the node's entities and its audit log
 
 
 async def breaker_opens(s: Subject) -> None:
@@ -319,23 +322,29 @@ async def validation_lists_problems(s: Subject) -> None:
     expect(s.node.validate_input(_Item, {"title": "t", "copies": 2}) == _Item(title="t", copies=2), "valid input")
 
 
-async def _attempts(s: Subject) -> list[str]:
-    """Run 20 operation attempts (a burst of reads, one anonymous, one failing); return what they were."""
+async def _attempts(s: Subject) -> tuple[list[str], str]:
+    """Run 20 operation attempts (a burst of reads, one anonymous, one of a missing record).
+
+    Return what they were and the error code the caller got for the last one: ``NOT_FOUND``, or the refusal of
+    a mixin that stopped it first (a rate limiter's ``RATE_LIMITED`` after the burst).
+    """
     await s.create("r1")
     for _ in range(17):
         await _fails(s.read("r1"))
     with _as(_anonymous()):
         await _fails(s.read("r1"))
-    await _fails(s.read("missing"))
-    return ["create"] + ["read"] * 19
+    last = await _fails(s.read("missing"))
+    expect(last is not None, "reading a missing record succeeded")
+    return ["create"] + ["read"] * 19, _code(last)
 
 
 async def audit_every_attempt(s: Subject) -> None:
     """Check that every operation attempt, whoever makes it and however it ends, has one audit entry."""
-    attempts = await _attempts(s)
+    attempts, last = await _attempts(s)
     entries = await s.node.audit_trail()
     expect(len(entries) == len(attempts), f"{len(attempts)} operation attempts left {len(entries)} audit entries")
-    expect(entries[-1]["outcome"] == "NOT_FOUND", "the failed attempt's audit entry does not say how it ended")
+    outcome = entries[-1]["outcome"]
+    expect(outcome == last, f"the failed attempt's audit entry says {outcome}, not {last}")
 
 
 async def audit_once_per_operation(s: Subject) -> None:
@@ -455,12 +464,13 @@ async def logging_every_operation(s: Subject) -> None:
     """Check that every operation attempt is logged once, with its outcome."""
     logger, handler = _capture(s)
     try:
-        attempts = await _attempts(s)
+        attempts, last = await _attempts(s)
     finally:
         logger.removeHandler(handler)
     ops = [r for r in handler.records if r.getMessage() == "operation"]
     expect(len(ops) == len(attempts), f"{len(attempts)} operation attempts were logged {len(ops)} times")
-    expect(getattr(ops[-1], "metadata", {}).get("outcome") == "NOT_FOUND", "the failure's log has no outcome")
+    logged = getattr(ops[-1], "metadata", {}).get("outcome")
+    expect(logged == last, f"the failed attempt was logged with outcome {logged}, not {last}")
 
 
 async def logging_api(s: Subject) -> None:

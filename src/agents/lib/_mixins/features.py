@@ -33,6 +33,7 @@ from agents.lib.codegen.runtime.mixin_info import NODE_TYPES, MixinInfo
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE, WRAP_ORDER
 
 __all__ = [
+    "ABSENT",
     "NODE_TYPES",
     "WRAPPING_NODE_TYPES",
     "FeatureSpace",
@@ -55,6 +56,8 @@ def catalogue_digest(infos: Mapping[str, MixinInfo]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+ABSENT = "!"
+"""Prefix of a feature name in an explanation when the feature counts by being absent (its value is 0)."""
 _OPERATION_HOOKS = frozenset({"read", "write"})
 WRAPPING_NODE_TYPES: tuple[str, ...] = ("EFFECT", "ORCHESTRATOR")
 """The node types whose generated code runs operations and outside calls through the mixins' wrappers."""
@@ -119,15 +122,18 @@ class FeatureSpace:
 
 
 def describe_feature(name: str) -> str:
-    """Return a reader's wording of a feature name (for explanations)."""
-    kind, _, rest = name.partition(":")
+    """Return a reader's wording of a feature name (for explanations; see :data:`ABSENT`)."""
+    absent = name.startswith(ABSENT)
+    kind, _, rest = name.removeprefix(ABSENT).partition(":")
     if kind == "outer_inner":
         t, _, u = rest.partition(">")
-        return f"the outer mixin '{t}', the inner one '{u}'"
-    if kind == "state_hook":
-        return f"one mixin keeps state, the other is in the '{rest}' hook"
-    if kind == "node_type":
-        return f"node type {rest}"
-    if kind in {"category", "hook", "trait", "depends_on"}:
-        return f"{kind.replace('_', ' ')} '{rest}'"
-    return name.replace("_", " ")
+        return f"{'no' if absent else 'an'} outer '{t}' mixin around an inner '{u}' one"
+    wording = _WORDING.get(kind, (kind.replace("_", " "), f"not {kind.replace('_', ' ')}"))
+    return wording[absent]
+
+
+_WORDING = {
+    "suits_node_type": ("meant for the node type", "not meant for the node type"),
+    "both_wrap": ("both wrap the node's calls", "they do not both wrap the node's calls"),
+    "same_layer": ("both wrap at the same layer", "they do not wrap at the same layer"),
+}

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from agents.lib._mixins.features import ABSENT
 from agents.lib.codegen.writing import atomic_write
 from agents.lib.errors import ErrorCode, OnexError
 
@@ -329,7 +330,7 @@ def _entry(raw: Any, names: frozenset[str]) -> tuple[PairKey, PairEntry]:
     for item in reasons:
         _expect(isinstance(item, list) and len(item) == 2, "a reason is [feature, contribution]")
         name, value = item
-        _expect(name in names, f"reason names an unknown feature {name!r}")
+        _expect(isinstance(name, str) and name.removeprefix(ABSENT) in names, f"unknown feature {name!r}")
         _expect(isinstance(value, int | float) and math.isfinite(value), "a contribution must be a number")
         parsed.append((name, float(value)))
     p = _probability(raw["p_compatible"], "p_compatible")

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from agents.lib._mixins.features import NODE_TYPES, FeatureSpace, catalogue_digest
+from agents.lib._mixins.features import ABSENT, NODE_TYPES, FeatureSpace, catalogue_digest
 from agents.lib._mixins.model import Forest, ModelMetrics, PairEntry, TrainedModel, Tree, write_model
 from agents.lib.codegen.runtime.mixin_info import MixinInfo
 from agents.lib.errors import ErrorCode, OnexError
@@ -48,6 +48,7 @@ FOREST_PARAMETERS: dict[str, Any] = {
     "min_samples_leaf": 1,
     "class_weight": "balanced",
     "max_features": 0.2,
+    "bootstrap": False,
     "random_state": 0,
     "n_jobs": 1,
 }
@@ -284,12 +285,18 @@ def _conflicts(samples: Iterable[Sample]) -> dict[tuple[str, str, str], str]:
 
 
 def _reasons(forest: Forest, space: FeatureSpace, row: Sequence[float], p: float) -> tuple[tuple[str, float], ...]:
-    """Return the features that moved the prediction most towards the predicted class."""
+    """Return the features that moved the prediction most towards the predicted class.
+
+    A feature that counts by being absent (an outer/inner combination the pair does not have) is named with
+    the :data:`~agents.lib._mixins.features.ABSENT` prefix.
+    """
     contributions = forest.contributions(row, len(space.names))
     sign = 1.0 if p >= 0.5 else -1.0
     order = np.argsort(-sign * contributions, kind="stable")
     top = [int(i) for i in order[:_REASONS] if sign * contributions[i] > 0]
-    return tuple((space.names[i], round(float(contributions[i]), 4)) for i in top)
+    return tuple(
+        (space.names[i] if row[i] else f"{ABSENT}{space.names[i]}", round(float(contributions[i]), 4)) for i in top
+    )
 
 
 def build_table(

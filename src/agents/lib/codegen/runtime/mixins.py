@@ -55,21 +55,23 @@ WRAP_ORDER: tuple[str, ...] = (
     "MixinTimeout",
     "MixinConnection",
     "MixinMetrics",
-    "MixinCaching",
-    "MixinRateLimiter",
-    "MixinSecurity",
-    "MixinValidation",
+    "MixinLogging",
     "MixinAudit",
+    "MixinSecurity",
+    "MixinRateLimiter",
+    "MixinCaching",
+    "MixinValidation",
     "MixinTransaction",
     "MixinHealthCheck",
-    "MixinLogging",
     "MixinEventBus",
     "MixinRepository",
 )
 """The order mixins are listed in a node's bases (outermost wrapper first).
 
 Outside calls (``wrap_io``): retry, circuit breaker, timeout, connection pool, metrics. Operations (``read`` /
-``write``): caching, rate limiter, authorization, audit, transaction, logging, event bus.
+``write``): logging and audit first (they see every attempt, refused or served from the cache), then
+authorization (an unauthorized caller uses no quota and is never served a cached result), rate limiter, caching,
+validation, transaction, event bus.
 """
 
 MIXIN_CATALOGUE: dict[str, type[Any]] = {
@@ -80,14 +82,14 @@ MIXIN_CATALOGUE: dict[str, type[Any]] = {
         MixinTimeout,
         MixinConnection,
         MixinMetrics,
-        MixinCaching,
-        MixinRateLimiter,
-        MixinSecurity,
-        MixinValidation,
+        MixinLogging,
         MixinAudit,
+        MixinSecurity,
+        MixinRateLimiter,
+        MixinCaching,
+        MixinValidation,
         MixinTransaction,
         MixinHealthCheck,
-        MixinLogging,
         MixinEventBus,
         MixinRepository,
     )
