@@ -143,6 +143,7 @@ class MixinLearner:
         if self._model is None and auto_train:
             self._model = train(_shipped_trials(), self._infos)
             write_model(self._model, self.model_path)
+            self.source = self.model_path
 
     # -- the model --
     def _load(self) -> TrainedModel | None:
