@@ -22,7 +22,6 @@ Traits (what its behaviour does to the calls it wraps):
 - ``limits_calls``: refuses calls beyond a quota (rate limiter) or beyond a capacity (connection pool);
 - ``records_calls``: keeps a record of every call it sees (audit, logging, metrics);
 - ``writes_records``: writes records of its own through the record store (audit);
-- ``needs_idempotent_io``: its own outside calls must not be repeated (audit's entry inserts);
 - ``compensates_writes``: undoes a failed operation's writes (transaction);
 - ``emits_events``: publishes an event for what the node did (event bus);
 - ``invalidates_on_write``: forgets what a write makes stale (cache);
@@ -51,7 +50,6 @@ TRAITS: tuple[str, ...] = (
     "limits_calls",
     "records_calls",
     "writes_records",
-    "needs_idempotent_io",
     "compensates_writes",
     "emits_events",
     "invalidates_on_write",
