@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_monitoring.py || status=1; \
 	$(BIN)/python bench/bench_events.py || status=1; \
 	$(BIN)/python bench/bench_patterns.py || status=1; \
+	$(BIN)/python bench/bench_mixins.py || status=1; \
 	exit $$status
 
 clean:
