@@ -64,7 +64,9 @@ def describe_conflict(prediction: MixinPrediction) -> str:
 class MixinGuard:
     """A ``SpecPlanner``: ``inner``'s plan, then every final spec's mixins checked pair by pair.
 
-    A recommendation gives way: when a mixin the learner recommended (see ``recommender``) is predicted
+    A recommendation gives way to pattern feedback: a recommended mixin that a pattern found below the threshold
+    its recorded feedback set would add is dropped (``inner.withheld_mixins``, see :class:`PatternPlanner`).
+    It also gives way to a conflict: when a mixin the learner recommended (see ``recommender``) is predicted
     incompatible with one asked for (by the user or by a detected pattern), the recommended one is dropped and
     the reason kept in :attr:`notes`. A pair of mixins both asked for raises VALIDATION_ERROR, unless ``force``:
     then the spec is kept and the conflict is added to :attr:`warnings`.
@@ -100,6 +102,15 @@ class MixinGuard:
         final = spec if self.inner is None else self.inner.refine(analysis, spec)
         mixins = list(final.mixins)
         optional = self._recommended(final.node_type)
+        withheld = getattr(self.inner, "withheld_mixins", None)
+        held = withheld(analysis, final.node_type) if callable(withheld) else {}
+        for name, detection in held.items():
+            if name in optional and name in mixins:
+                mixins.remove(name)
+                self.notes.append(
+                    f"dropped the recommended {name}: the {detection.name} pattern was found at "
+                    f"{detection.confidence:.2f}, below the threshold its feedback set ({detection.threshold:.2f})"
+                )
         while True:
             conflicts = self.learner.check_set(final.node_type, mixins)
             droppable = [
