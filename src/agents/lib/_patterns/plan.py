@@ -96,7 +96,7 @@ class PatternPlanner:
         return [d for d in self.detect(analysis) if d.applied]
 
     def withheld_mixins(self, analysis: PRDAnalysis, node_type: str) -> dict[str, DetectedPattern]:
-        """Return the mixins feedback holds back from ``node_type``: those of patterns found below a tuned threshold.
+        """Return the mixins feedback holds back from ``node_type``: those of patterns below a tuned threshold.
 
         Recorded feedback said such a detection is wrong too often at its confidence, so the mixin it would add
         should not come back by another route (the mixin learner's recommendation for the same PRD words).
