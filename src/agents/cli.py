@@ -23,8 +23,10 @@ from rich.table import Table
 from agents import __version__
 from agents._cli import events, monitor
 from agents._cli import feedback as feedback_cli
+from agents._cli import mixins as mixins_cli
 from agents._cli.common import log_to_file as _log_to_file
 from agents.lib._events.workflow import EventPublishingHook
+from agents.lib.codegen.builder import SpecPlanner
 from agents.lib.codegen.hooks import WorkflowHook, WorkflowResult, WorkflowRun
 from agents.lib.codegen.job import GenerationResult
 from agents.lib.codegen_workflow import DEFAULT_TIMEOUT_SECONDS, generate_microservice
@@ -32,6 +34,7 @@ from agents.lib.config import load_settings
 from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.migrations.cli import db_app
 from agents.lib.monitoring import MonitoringHook, get_monitoring_system
+from agents.lib.persistence import CodegenPersistence
 from agents.lib.prd_analyzer import NodeType, PRDAnalysis, analyze_prd
 
 __all__ = ["app", "main"]
@@ -49,6 +52,7 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.serve_app, name="serve")
 app.add_typer(events.app, name="events")
 app.add_typer(feedback_cli.app, name="feedback")
+app.add_typer(mixins_cli.app, name="mixins")
 
 _state: dict[str, bool] = {"debug": False}
 _USER_ERRORS = {
@@ -242,7 +246,17 @@ def generate_command(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip verification (nothing is checked).")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace node packages that already exist.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace node packages that already exist; keep mixins predicted incompatible (with a warning).",
+        ),
+    ] = False,
+    mixin: Annotated[
+        list[str] | None,
+        typer.Option("--mixin", "-m", help="Apply a mixin to a node type, as TYPE:Name (EFFECT:MixinCaching)."),
+    ] = None,
     timeout: Annotated[
         float, typer.Option("--timeout", min=1, help="Seconds allowed per node (generation and verification).")
     ] = DEFAULT_TIMEOUT_SECONDS,
@@ -271,43 +285,57 @@ def generate_command(
     hook = _ProgressHook(progress)
     metrics_on = not no_metrics and settings.enable_metrics
     events_hook = EventPublishingHook(enable_metrics=metrics_on)  # Kafka when configured, else the outbox
+    requested = mixins_cli.parse_requested(mixin)
+    wiring: list[mixins_cli.MixinWiring] = []
+
+    async def run(
+        persistence: CodegenPersistence | None, planner: SpecPlanner, pattern_hooks: list[WorkflowHook]
+    ) -> WorkflowResult:
+        # learned mixins for the PRD's capabilities, a refusal of incompatible sets, verification feedback
+        mixins = mixins_cli.MixinWiring(persistence, requested=requested, force=force)
+        wiring.append(mixins)
+        return await generate_microservice(
+            prd,
+            out,
+            node_types=_split_types(node_types),
+            name=name,
+            workers=workers,
+            timeout_seconds=timeout,
+            verify=not no_verify,
+            force=force,
+            enable_metrics=metrics_on,
+            persistence=persistence,
+            hooks=[
+                hook,
+                events_hook,
+                *pattern_hooks,
+                *mixins.hooks(),
+                MonitoringHook(get_monitoring_system(), read_events=metrics_on),
+            ],
+            progress_callback=hook.finished,
+            spec_planner=mixins.planner(planner),
+            mixin_recommender=mixins.recommender,
+        )
+
     try:
         # pattern detection (thresholds from recorded feedback) and its verification feedback hook
-        result, planner = asyncio.run(
-            feedback_cli.with_patterns(
-                metrics_on,
-                lambda persistence, planner, pattern_hooks: generate_microservice(
-                    prd,
-                    out,
-                    node_types=_split_types(node_types),
-                    name=name,
-                    workers=workers,
-                    timeout_seconds=timeout,
-                    verify=not no_verify,
-                    force=force,
-                    enable_metrics=metrics_on,
-                    persistence=persistence,
-                    hooks=[
-                        hook,
-                        events_hook,
-                        *pattern_hooks,
-                        MonitoringHook(get_monitoring_system(), read_events=metrics_on),
-                    ],
-                    progress_callback=hook.finished,
-                    spec_planner=planner,
-                ),
-            )
-        )
+        result, planner = asyncio.run(feedback_cli.with_patterns(metrics_on, run))
     finally:
         if hook.started:
             progress.stop()
     if as_json:
-        data = {**result.to_dict(), "patterns": feedback_cli.detections_json(planner, result.analysis)}
+        data = {
+            **result.to_dict(),
+            "patterns": feedback_cli.detections_json(planner, result.analysis),
+            "mixins": wiring[-1].to_dict(result) if wiring else {},
+        }
         typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
     else:
         console = Console(highlight=False)
         _print_summary(console, result, log_file, database)
         console.print(escape(feedback_cli.pattern_summary(planner, result.analysis)))
+        for line in wiring[-1].summary(result) if wiring else []:
+            console.print(escape(line))
         _print_events(console, events_hook)
         for alert in get_monitoring_system().get_active_alerts():
             colour = "red" if alert.severity.value == "critical" else "yellow"

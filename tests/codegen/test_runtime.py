@@ -309,7 +309,7 @@ def test_catalogue_is_the_source_of_truth() -> None:
     assert set(MIXIN_CATALOGUE) == set(WRAP_ORDER)
     for name, cls in MIXIN_CATALOGUE.items():
         assert cls.__name__ == name
-        assert cls.CAPABILITIES
-        assert set(cls.APPLIES_TO) <= {"EFFECT", "COMPUTE", "REDUCER", "ORCHESTRATOR"}
-    assert "caching" in MIXIN_CATALOGUE["MixinCaching"].CAPABILITIES
-    assert "health_check" in MIXIN_CATALOGUE["MixinHealthCheck"].CAPABILITIES
+        assert cls.INFO.capabilities
+        assert set(cls.INFO.node_types) <= {"EFFECT", "COMPUTE", "REDUCER", "ORCHESTRATOR"}
+    assert MIXIN_CATALOGUE["MixinCaching"].INFO.capability == "caching"
+    assert MIXIN_CATALOGUE["MixinHealthCheck"].INFO.capability == "health_check"

@@ -358,6 +358,7 @@ PUBLIC_API: dict[str, set[str]] = {
         "build_node_spec",
         "build_node_specs",
         "plural",
+        "required_mixins",
     },
     "agents.lib.codegen.generator": {"CodeGenerator", "GeneratedNode"},
     "agents.lib.monitoring": {
@@ -390,7 +391,19 @@ PUBLIC_API: dict[str, set[str]] = {
     "agents.lib.codegen.context": {"ADAPTERS", "entity_context", "member_name", "node_context"},
     "agents.lib.codegen.service": {"service_context", "service_entities"},
     "agents.lib.codegen.step_plan": {"plan_steps", "retry_statements", "step_action"},
-    "agents.lib.codegen.writing": {"write_tree"},
+    "agents.lib.codegen.writing": {"atomic_write", "write_tree"},
+    "agents.lib.codegen.capabilities": {"BASELINE_CAPABILITIES", "capabilities_in", "required_capabilities"},
+    "agents.lib.mixin_learner": {
+        "FEEDBACK_PRIOR_WEIGHT",
+        "InsufficientSamplesError",
+        "MixinLearner",
+        "MixinPrediction",
+        "ModelFileError",
+        "ModelMetrics",
+        "UnknownMixinError",
+        "default_model_path",
+        "normalize_capability",
+    },
     "agents.lib.codegen.rule_spec": {"MODEL_KINDS", "RuleSpec"},
     "agents.lib.codegen.rule_samples": {
         "Case",

@@ -47,6 +47,11 @@ def test_feedback_recorded_through_the_cli_changes_the_threshold_the_next_genera
     assert (caching["confidence"], caching["threshold"], caching["applied"]) == (0.843, 0.95, False)
     assert _patterns(second.stdout)["crud"]["threshold"] == 0.55  # other patterns keep their default
     assert "MixinCaching" not in (tmp_path / "b" / "node_platform_feature_flag_effect" / "node.py").read_text()
+    # the PRD's "cached in Redis" also makes the mixin learner recommend caching: the feedback holds it back
+    assert orjson.loads(second.stdout)["mixins"]["notes"] == [
+        "dropped the recommended MixinCaching: the caching pattern was found at 0.84, "
+        "below the threshold its feedback set (0.95)"
+    ]
 
     analyze = agents("analyze", str(FLAGS))
     assert analyze.returncode == 0, analyze.stderr

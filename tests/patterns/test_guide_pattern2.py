@@ -1,16 +1,18 @@
 """The guide's "Common Patterns, Pattern 2: ML-Enhanced Pattern Matching", run as written.
 
 The block uses names it does not import; we supply real ones: ``detect_pattern`` (our contract detector),
-``PatternFeedbackCollector``, ``PatternFeedback``, ``get_logger`` and ``uuid4``. ``MixinLearner`` belongs to the
-mixin-learning stream, which is not on this branch: a recording stand-in with the guide's ``recommend_mixins``
-signature takes its place. Collectors the block creates (and never closes) are closed by the test.
+``PatternFeedbackCollector``, ``PatternFeedback``, ``get_logger`` and ``uuid4``. ``MixinLearner`` is the real
+learner (its shipped model), which also remembers each ``recommend_mixins`` call. Collectors the block creates (and
+never closes) are closed by the test.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from uuid import uuid4
 
+from agents.lib.mixin_learner import MixinLearner
 from agents.lib.pattern_feedback import PatternFeedback, PatternFeedbackCollector, detect_pattern
 from agents.lib.persistence import CodegenPersistence
 from agents.lib.structured_logger import get_logger
@@ -18,21 +20,23 @@ from tests._guide import code_blocks
 from tests.workflow.conftest import LogCapture
 
 
-class StandInMixinLearner:
-    """Recommends MixinCaching for caching capabilities, nothing otherwise; remembers each call."""
+class RecordingMixinLearner(MixinLearner):
+    """The real learner; remembers each ``recommend_mixins`` call."""
 
     calls: ClassVar[list[dict[str, Any]]] = []
 
-    def __init__(self, auto_train: bool = False) -> None:
-        self.auto_train = auto_train
-
     def recommend_mixins(
-        self, node_type: str, required_capabilities: list[str], max_recommendations: int = 5
-    ) -> list[tuple[str, float]]:
+        self,
+        node_type: str,
+        required_capabilities: Sequence[str],
+        existing_mixins: Sequence[str] | None = None,
+        max_recommendations: int = 5,
+    ) -> list[tuple[str, float, str]]:
+        """Record the call, then recommend."""
         self.calls.append(
-            {"node_type": node_type, "capabilities": required_capabilities, "max": max_recommendations}
+            {"node_type": node_type, "capabilities": list(required_capabilities), "max": max_recommendations}
         )
-        return [("MixinCaching", 0.91)][:max_recommendations] if "caching" in required_capabilities else []
+        return super().recommend_mixins(node_type, required_capabilities, existing_mixins, max_recommendations)
 
 
 class TrackedCollector(PatternFeedbackCollector):
@@ -54,7 +58,7 @@ async def test_pattern_2_detects_records_feedback_and_logs(log_capture: LogCaptu
     namespace: dict[str, Any] = {
         "__name__": "guide_pattern_2",
         "get_logger": get_logger,
-        "MixinLearner": StandInMixinLearner,
+        "MixinLearner": RecordingMixinLearner,
         "PatternFeedbackCollector": TrackedCollector,
         "PatternFeedback": PatternFeedback,
         "detect_pattern": detect_pattern,
@@ -75,7 +79,11 @@ async def test_pattern_2_detects_records_feedback_and_logs(log_capture: LogCaptu
     finally:
         for collector in TrackedCollector.made:
             await collector.close()
-    assert StandInMixinLearner.calls[0] == {"node_type": "EFFECT", "capabilities": ["caching", "redis"], "max": 1}
+    assert RecordingMixinLearner.calls[0] == {
+        "node_type": "EFFECT",
+        "capabilities": ["caching", "redis"],
+        "max": 1,
+    }
     async with CodegenPersistence() as persistence:
         rows = await persistence.list_pattern_feedback()
     assert [

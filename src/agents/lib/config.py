@@ -90,6 +90,10 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_data_dir("agents", appauthor=False)),
         description="Directory of the embedded defaults (SQLite database, models).",
     )
+    mixin_model_path: Path | None = Field(
+        default=None,
+        description="The mixin learner's model file (JSON); default: mixin_model.json in the data directory.",
+    )
     _env_files: tuple[Path, ...] = PrivateAttr(default=())
 
     @field_validator("log_level", mode="before")

@@ -74,7 +74,8 @@ RESERVED_CLASS_NAMES: frozenset[str] = frozenset(
         "CachePort EventPublisherPort HttpClientPort NotifierPort RecordStorePort SearchIndexPort "
         "InMemoryBlobStore InMemoryCache InMemoryEventPublisher InMemoryHttpClient InMemoryNotifier "
         "InMemoryRecordStore InMemorySearchIndex CircuitBreaker PortBreakers RunJournalPort InMemoryRunJournal "
-        "RunRecord "
+        "RunRecord MixinAudit MixinConnection MixinInfo MixinRateLimiter MixinRepository MixinSecurity "
+        "MixinTransaction Operation Principal Repository UnknownMixinError "
         # what generated modules import by name
         "BaseModel ConfigDict Field Any Decimal UUID Enum StrEnum Protocol ClassVar Self Path Iterable Mapping "
         "Sequence Callable Awaitable TypeVar Generic Literal Optional Union "

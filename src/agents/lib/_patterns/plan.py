@@ -95,6 +95,21 @@ class PatternPlanner:
         """Return the detections whose confidence reaches their threshold."""
         return [d for d in self.detect(analysis) if d.applied]
 
+    def withheld_mixins(self, analysis: PRDAnalysis, node_type: str) -> dict[str, DetectedPattern]:
+        """Return the mixins feedback holds back from ``node_type``: those of patterns below a tuned threshold.
+
+        Recorded feedback said such a detection is wrong too often at its confidence, so the mixin it would add
+        should not come back by another route (the mixin learner's recommendation for the same PRD words).
+        """
+        out: dict[str, DetectedPattern] = {}
+        for detection in self.detect(analysis):
+            decision = self.decisions.get(detection.name)
+            if detection.applied or decision is None or not decision.from_feedback:
+                continue
+            for mixin in self._by_name[detection.name].code.mixins.get(node_type, ()):
+                out.setdefault(mixin, detection)
+        return out
+
     def realised(self, analysis: PRDAnalysis) -> dict[str, list[str]]:
         """Return, per pattern applied so far, the node types whose specs carry its code."""
         by_pattern: dict[str, list[str]] = {}
@@ -123,7 +138,7 @@ class PatternPlanner:
             code = self._by_name[detection.name].code
             carries = node_type in code.node_types
             for mixin in code.mixins.get(node_type, ()):
-                if node_type in MIXIN_CATALOGUE[mixin].APPLIES_TO:
+                if node_type in MIXIN_CATALOGUE[mixin].INFO.node_types:
                     carries = True
                     if mixin not in mixins:
                         mixins.append(mixin)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from agents.lib.codegen.capabilities import required_capabilities
 from agents.lib.codegen.rules import attach_rules, formulas
 from agents.lib.codegen.runtime.mixins import MIXIN_CATALOGUE
 from agents.lib.codegen.spec import (
@@ -33,7 +34,15 @@ from agents.lib.errors import ErrorCode, OnexError
 from agents.lib.naming import is_safe_identifier, pascal_case, snake_case, without_node_type_suffix
 from agents.lib.prd_analyzer import PRDAnalysis
 
-__all__ = ["DEFAULT_MIXINS", "MixinRecommender", "SpecPlanner", "build_node_spec", "build_node_specs", "plural"]
+__all__ = [
+    "DEFAULT_MIXINS",
+    "MixinRecommender",
+    "SpecPlanner",
+    "build_node_spec",
+    "build_node_specs",
+    "plural",
+    "required_mixins",
+]
 
 MixinRecommender = Callable[[NodeType, Sequence[str]], Sequence[str]]
 """``(node_type, required capabilities) -> mixin names``; the seam the mixin learner plugs into."""
@@ -71,12 +80,6 @@ DEFAULT_MIXINS: dict[str, tuple[str, ...]] = {
 """Mixins each node type gets when no recommender is given."""
 
 _REQUIRED_MIXINS = {"COMPUTE": ("MixinValidation",)}
-_CAPABILITIES = {
-    "EFFECT": ("retry", "circuit_breaker", "timeout", "metrics", "health_check", "logging"),
-    "COMPUTE": ("validation", "metrics", "logging"),
-    "REDUCER": ("metrics", "logging"),
-    "ORCHESTRATOR": ("retry", "timeout", "metrics", "logging"),
-}
 _MAX_ENTITIES = 12
 _MAX_FIELDS = 30
 _MAX_HOOKS = 12
@@ -141,13 +144,19 @@ def _systems(analysis: PRDAnalysis) -> dict[str, str]:
     return ports
 
 
-def _mixins(node_type: NodeType, recommender: MixinRecommender | None) -> tuple[str, ...]:
+def required_mixins(node_type: str) -> tuple[str, ...]:
+    """Return the mixins a node of ``node_type`` always gets (its template uses them): COMPUTE validates."""
+    return _REQUIRED_MIXINS.get(node_type, ())
+
+
+def _mixins(analysis: PRDAnalysis, node_type: NodeType, recommender: MixinRecommender | None) -> tuple[str, ...]:
     if recommender is None:
         chosen: list[str] = list(DEFAULT_MIXINS[node_type])
     else:
-        chosen = [m for m in recommender(node_type, _CAPABILITIES[node_type]) if m in MIXIN_CATALOGUE]
+        wanted = required_capabilities(analysis, node_type)
+        chosen = [m for m in recommender(node_type, wanted) if m in MIXIN_CATALOGUE]
     chosen += [m for m in _REQUIRED_MIXINS.get(node_type, ()) if m not in chosen]
-    return tuple(m for m in dict.fromkeys(chosen) if node_type in MIXIN_CATALOGUE[m].APPLIES_TO)
+    return tuple(m for m in dict.fromkeys(chosen) if node_type in MIXIN_CATALOGUE[m].INFO.node_types)
 
 
 def _requirements(analysis: PRDAnalysis, node_type: NodeType) -> tuple[str, ...]:
@@ -243,7 +252,7 @@ def build_node_spec(
         "domain": snake_case(domain) if domain else analysis.domain,
         "node_type": typed,
         "description": (analysis.description or analysis.title)[:2000],
-        "mixins": _mixins(typed, mixin_recommender),
+        "mixins": _mixins(analysis, typed, mixin_recommender),
         "requirements": _requirements(analysis, typed),
     }
     nodes = [str(t).upper() for t in (service_node_types or analysis.recommended_node_types)]

@@ -49,6 +49,7 @@ SEED_MODULES: tuple[str, ...] = (
     "collections",
     "collections.abc",
     "contextlib",
+    "contextvars",
     "copy",
     "dataclasses",
     "datetime",

@@ -125,6 +125,7 @@ def service_context(service_name: str, contracts: Iterable[Mapping[str, Any]]) -
         else None,
         "composed": composed,
         "orchestrator": first.get("ORCHESTRATOR"),
+        "secured": any("MixinSecurity" in c.get("mixins", ()) for c in ordered),
         "first_party": sorted({"onex_runtime", app, models, *(str(c["name"]) for c in ordered)}),
     }
 

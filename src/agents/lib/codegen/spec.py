@@ -420,7 +420,7 @@ class NodeSpec(BaseModel):
             if op.entity is not None and op.entity not in entity_names:
                 raise ValueError(f"operation {op.name} refers to unknown entity {op.entity!r}")
         for mixin in self.mixins:
-            applies = MIXIN_CATALOGUE[mixin].APPLIES_TO
+            applies = MIXIN_CATALOGUE[mixin].INFO.node_types
             if self.node_type not in applies:
                 raise ValueError(f"{mixin} does not apply to {self.node_type} nodes")
         if self.node_type == "REDUCER" and self.fsm is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agents.lib.errors import ErrorCode, OnexError
 
-__all__ = ["write_tree"]
+__all__ = ["atomic_write", "write_tree"]
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,12 @@ def _umask() -> int:
     return 0o022
 
 
-def _atomic_write(path: Path, content: str) -> None:
-    data = content.encode("utf-8")
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` atomically: a temporary file beside it, then a rename.
+
+    Unchanged content leaves the file alone; an existing file keeps its mode, a new one gets what ``open()`` gives.
+    """
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
         if path.read_bytes() == data:
             return
@@ -93,7 +97,7 @@ def write_tree(
     plan.root.mkdir(parents=True, exist_ok=True)
     if replace_dir is None:
         for path, content in plan.files.items():
-            _atomic_write(path, content)
+            atomic_write(path, content)
         return sorted(plan.files)
     final = (plan.root / replace_dir).resolve()
     if not final.is_relative_to(plan.root) or final == plan.root:

@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
 
 from .container import Container
 
-__all__ = ["IOWrapper", "NodeBase", "NodeCompute", "NodeEffect", "NodeOrchestrator", "NodeReducer"]
+__all__ = ["IOWrapper", "NodeBase", "NodeCompute", "NodeEffect", "NodeOrchestrator", "NodeReducer", "Operation"]
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Operation:
+    """One operation a node runs for a caller: a ``read`` (changes nothing) or a ``write``.
+
+    ``entity`` is what it is about (``book``, ``run``) and ``record_id`` which one (``""`` for a whole collection).
+    """
+
+    kind: Literal["read", "write"]
+    name: str
+    entity: str
+    record_id: str = ""
+
+    @property
+    def key(self) -> str:
+        """``<entity>:<record id>``, the key caches and audit entries use."""
+        return f"{self.entity}:{self.record_id}"
+
+
 class IOWrapper:
-    """The hook calls to the outside world go through; mixins (retry, breaker, timeout) override it."""
+    """The two hooks mixins override: each operation (``_wrap_operation``) and each outside call (``_wrap_io``).
+
+    A node runs each of its public operations through ``_wrap_operation`` and, inside it, each call to the
+    outside world through ``_wrap_io``; mixins listed before the node base wrap them, the first listed outermost.
+    """
+
+    async def _wrap_operation(self, operation: Operation, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one operation of the node."""
+        return await call()
 
     async def _wrap_io(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run one call to the outside world."""

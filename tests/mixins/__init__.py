@@ -1,0 +1,1 @@
+"""Tests of the mixins: the catalogue, the runtime mixins, the trials (and the learner)."""
