@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -384,7 +383,9 @@ class _Collector:
                     self.used.add(id(block))
             if current is not None:
                 # acceptance criteria in child sections (#### Acceptance Criteria)
-                for child in itertools.islice(self.doc.sections, section.index + 1, None):
+                sections = self.doc.sections
+                for position in range(section.index + 1, len(sections)):  # not islice: it walks from 0
+                    child = sections[position]
                     if child.parent is not section:
                         if child.level <= section.level:
                             break
