@@ -326,6 +326,27 @@ def test_a_changed_template_is_rendered_anew(tmp_path: Path) -> None:
         engine.close()
 
 
+def test_engines_share_a_compiled_template_only_when_they_compile_it_alike(tmp_path: Path) -> None:
+    """Engines of a process reuse each other's compiled templates, never across different filters or options."""
+    (tmp_path / "x.j2").write_text("{% if v %}\n{{ v | shout }}{% endif %}\n", encoding="utf-8")
+    loud = TemplateEngine(templates_dir=tmp_path)
+    again = TemplateEngine(templates_dir=tmp_path)
+    plain = TemplateEngine(templates_dir=tmp_path)
+    untrimmed = TemplateEngine(templates_dir=tmp_path)
+    try:
+        for engine in (loud, again, untrimmed):
+            engine.environment.filters["shout"] = str.upper
+        untrimmed.environment.trim_blocks = False
+        assert loud.render("x.j2", v="hi") == "HI"
+        assert again.render("x.j2", v="hi") == "HI"
+        assert untrimmed.render("x.j2", v="hi") == "\nHI\n"  # its own compilation: newlines kept
+        with pytest.raises(jinja2.TemplateRuntimeError, match="No filter named 'shout'"):
+            plain.render("x.j2", v="hi")  # not the code compiled where the filter exists
+    finally:
+        for engine in (loud, again, plain, untrimmed):
+            engine.close()
+
+
 def test_load_yaml_is_safe_and_gives_plain_data() -> None:
     from agents.lib.codegen.contract import load_yaml
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
+from types import CodeType
 from typing import Any, cast
 
 import jinja2
@@ -61,6 +62,60 @@ def _never_up_to_date() -> bool:
 
 
 _LOCATE_MEMO_LIMIT = 1024
+_CODE_MEMO_LIMIT = 256
+_code_memo: dict[tuple[object, ...], CodeType] = {}
+"""Compiled templates for the process, shared by every engine: a new TemplateEngine (one per CodeGenerator, say)
+compiles a template only when no engine of the process compiled the same source the same way before."""
+_code_memo_lock = threading.Lock()
+
+
+def _compile_signature(environment: jinja2.Environment) -> tuple[object, ...]:
+    """Return what Jinja2's compiled code depends on besides the source, name and file name.
+
+    That is the syntax and whitespace options, and which filters and tests exist (their objects: the compiler
+    decides how each is called).
+    """
+    return (
+        environment.block_start_string,
+        environment.block_end_string,
+        environment.variable_start_string,
+        environment.variable_end_string,
+        environment.comment_start_string,
+        environment.comment_end_string,
+        environment.line_statement_prefix,
+        environment.line_comment_prefix,
+        environment.trim_blocks,
+        environment.lstrip_blocks,
+        environment.newline_sequence,
+        environment.keep_trailing_newline,
+        environment.optimized,
+        environment.is_async,
+        environment.autoescape,
+        environment.finalize,
+        environment.code_generator_class,
+        environment.policies.get("compiler.ascii_str"),
+        tuple(environment.extensions.items()),
+        tuple(sorted(environment.filters.items())),
+        tuple(sorted(environment.tests.items())),
+    )
+
+
+def _compile(environment: jinja2.Environment, source: str, name: str, filename: str) -> CodeType:
+    """Return ``environment.compile(source, name, filename)``, compiled once per process."""
+    key = (source, name, filename, _compile_signature(environment))
+    try:
+        hash(key)
+    except TypeError:  # a filter or test object that cannot be a key: compiled every time, as before
+        return environment.compile(source, name, filename)
+    with _code_memo_lock:
+        code = _code_memo.get(key)
+    if code is None:
+        code = environment.compile(source, name, filename)
+        with _code_memo_lock:
+            if len(_code_memo) >= _CODE_MEMO_LIMIT:
+                _code_memo.pop(next(iter(_code_memo)))
+            _code_memo[key] = code
+    return code
 
 
 class _CachedLoader(jinja2.BaseLoader):
@@ -105,7 +160,7 @@ class _CachedLoader(jinja2.BaseLoader):
             memo = self._compiled.get(name)
         if memo is not None and (memo[0] is source or memo[0] == source):
             return memo[1]
-        code = environment.compile(source, name, filename)
+        code = _compile(environment, source, name, filename)
         template = environment.template_class.from_code(environment, code, globals or {}, None)
         with self._lock:
             self._compiled[name] = (source, template)
